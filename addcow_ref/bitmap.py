@@ -1,0 +1,149 @@
+"""Pure helpers over COW bitmap bytes (spec: "COW bitmap", rule BMP-BIT-ORDER).
+
+Cluster ``i`` is bit ``i & 7`` of byte ``i >> 3``, least significant bit first. Interpreting a
+byte string as one little-endian integer therefore makes bit ``i`` of the bitmap bit ``i`` of the
+integer, which lets every helper here work on whole words (``int.from_bytes``, ``bytes.find``,
+``bytes.translate``) instead of looping over bits in Python: a bitmap of millions of clusters is
+scanned at C speed. Callers hand in bounded slices (the bitmap cache works in chunks), so the
+integers stay small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+__all__ = [
+    "clear_bit_range",
+    "count_ones",
+    "find_bit",
+    "get_bit",
+    "iter_runs",
+    "padding_mask",
+    "set_bit_range",
+]
+
+_POPCOUNT = bytes(bin(i).count("1") for i in range(256))
+
+
+def count_ones(data: bytes | bytearray | memoryview) -> int:
+    """Number of 1 bits in ``data``."""
+    return int.from_bytes(data, "little").bit_count()
+
+
+def padding_mask(cluster_count: int) -> int:
+    """Bits of the last bitmap byte that stand for no cluster and must be 0 (rule BMP-PADDING).
+
+    Zero when the cluster count is a multiple of 8 (the last byte is fully used).
+    """
+    used = cluster_count & 7
+    if used == 0:
+        return 0
+    return 0xFF & ~((1 << used) - 1)
+
+
+def get_bit(data: bytes | bytearray | memoryview, i: int) -> bool:
+    """Bit ``i`` of the bitmap ``data``."""
+    return bool(data[i >> 3] >> (i & 7) & 1)
+
+
+def _bits_of(data: bytes | bytearray | memoryview, first: int, nbits: int) -> int:
+    """Bits ``[first, first + nbits)`` as an integer whose bit 0 is bit ``first``."""
+    lo = first >> 3
+    hi = (first + nbits + 7) >> 3
+    word = int.from_bytes(data[lo:hi], "little") >> (first & 7)
+    return word & ((1 << nbits) - 1)
+
+
+def _apply_range(buf: bytearray, first: int, count: int, value: bool) -> None:
+    if count <= 0:
+        return
+    end = first + count
+    if end > len(buf) * 8:
+        raise IndexError(f"bit range [{first}, {end}) is past the {len(buf)}-byte bitmap")
+    lo, hi = first >> 3, (end + 7) >> 3
+    full_lo, full_hi = (first + 7) >> 3, end >> 3
+    if full_lo < full_hi:
+        buf[full_lo:full_hi] = (b"\xff" if value else b"\0") * (full_hi - full_lo)
+    # Partial bytes at either edge (or the single byte holding the whole range).
+    for idx in {lo, hi - 1}:
+        if full_lo <= idx < full_hi:
+            continue
+        bit_lo = max(first, idx * 8) - idx * 8
+        bit_hi = min(end, idx * 8 + 8) - idx * 8
+        mask = ((1 << bit_hi) - 1) & ~((1 << bit_lo) - 1)
+        if value:
+            buf[idx] |= mask
+        else:
+            buf[idx] &= ~mask & 0xFF
+
+
+def set_bit_range(buf: bytearray, first: int, count: int) -> None:
+    """Set bits ``[first, first + count)`` of ``buf`` to 1."""
+    _apply_range(buf, first, count, True)
+
+
+def clear_bit_range(buf: bytearray, first: int, count: int) -> None:
+    """Clear bits ``[first, first + count)`` of ``buf`` to 0."""
+    _apply_range(buf, first, count, False)
+
+
+def find_bit(data: bytes | bytearray | memoryview, first: int, nbits: int, value: bool) -> int:
+    """Index of the first bit equal to ``value`` in ``[first, first + nbits)``, or
+    ``first + nbits`` when there is none.
+
+    Skips whole bytes that cannot hold a match with ``bytes.find`` on the complementary byte
+    value, so long uniform stretches cost C time, not Python iterations.
+    """
+    end = first + nbits
+    pos = first
+    if nbits <= 0:
+        return end
+    mv = memoryview(data)
+    # Leading partial byte.
+    if pos & 7:
+        stop = min(end, (pos | 7) + 1)
+        word = _bits_of(mv, pos, stop - pos)
+        if not value:
+            word = ~word & ((1 << (stop - pos)) - 1)
+        if word:
+            return pos + ((word & -word).bit_length() - 1)
+        pos = stop
+        if pos >= end:
+            return end
+    # Whole bytes: find the first byte that is not all-skip.
+    skip = 0x00 if value else 0xFF
+    byte_lo, byte_hi = pos >> 3, end >> 3
+    raw = bytes(mv[byte_lo:byte_hi]) if byte_hi > byte_lo else b""
+    stripped = raw.lstrip(bytes([skip]))
+    idx = byte_lo + len(raw) - len(stripped)
+    if stripped:
+        b = stripped[0] if value else ~stripped[0] & 0xFF
+        return idx * 8 + ((b & -b).bit_length() - 1)
+    pos = byte_hi * 8
+    # Trailing partial byte.
+    if pos < end:
+        word = _bits_of(mv, pos, end - pos)
+        if not value:
+            word = ~word & ((1 << (end - pos)) - 1)
+        if word:
+            return pos + ((word & -word).bit_length() - 1)
+    return end
+
+
+def iter_runs(
+    data: bytes | bytearray | memoryview, first_bit: int, nbits: int
+) -> Iterator[tuple[int, int, bool]]:
+    """Maximal runs of equal bits in ``[first_bit, first_bit + nbits)`` as
+    ``(start_bit, n_bits, value)``; consecutive runs alternate in value and cover the range."""
+    end = first_bit + nbits
+    if nbits <= 0:
+        return
+    if end > len(data) * 8:
+        raise IndexError(f"bit range [{first_bit}, {end}) is past the {len(data)}-byte bitmap")
+    pos = first_bit
+    value = get_bit(data, pos)
+    while pos < end:
+        nxt = find_bit(data, pos, end - pos, not value)
+        yield pos, nxt - pos, value
+        pos = nxt
+        value = not value

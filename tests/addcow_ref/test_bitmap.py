@@ -1,0 +1,89 @@
+"""Bitmap helpers against a naive per-bit model (small inputs: the model is slow on purpose)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from addcow_ref import bitmap
+
+
+def naive_bits(data: bytes) -> list[bool]:
+    return [bool(data[i >> 3] >> (i & 7) & 1) for i in range(len(data) * 8)]
+
+
+@st.composite
+def data_and_range(draw: st.DrawFn) -> tuple[bytes, int, int]:
+    # Long uniform stretches exercise the whole-byte skipping.
+    parts = draw(st.lists(st.one_of(st.binary(max_size=6),
+                                    st.builds(lambda n: b"\0" * n, st.integers(0, 20)),
+                                    st.builds(lambda n: b"\xff" * n, st.integers(0, 20))),
+                          min_size=1, max_size=6))
+    data = b"".join(parts) or b"\0"
+    first = draw(st.integers(0, len(data) * 8 - 1))
+    n = draw(st.integers(0, len(data) * 8 - first))
+    return data, first, n
+
+
+@given(st.binary(max_size=64))
+def test_count_ones(data: bytes) -> None:
+    assert bitmap.count_ones(data) == sum(naive_bits(data))
+
+
+def test_padding_mask() -> None:
+    assert bitmap.padding_mask(0) == 0
+    assert bitmap.padding_mask(8) == 0
+    assert bitmap.padding_mask(1) == 0xFE
+    assert bitmap.padding_mask(7) == 0x80
+    assert bitmap.padding_mask(17) == 0xFE
+    for n in range(1, 64):
+        used = n % 8 or 8
+        assert bitmap.padding_mask(n) == sum(1 << b for b in range(used, 8))
+
+
+@given(data_and_range())
+def test_iter_runs_matches_model(case: tuple[bytes, int, int]) -> None:
+    data, first, n = case
+    bits = naive_bits(data)
+    runs = list(bitmap.iter_runs(data, first, n))
+    rebuilt: list[bool] = []
+    pos = first
+    for i, (start, length, value) in enumerate(runs):
+        assert start == pos
+        assert length > 0
+        if i:
+            assert value != runs[i - 1][2]
+        rebuilt += [value] * length
+        pos += length
+    assert rebuilt == bits[first:first + n]
+
+
+@given(data_and_range(), st.booleans())
+def test_find_bit(case: tuple[bytes, int, int], value: bool) -> None:
+    data, first, n = case
+    bits = naive_bits(data)
+    expected = next((i for i in range(first, first + n) if bits[i] == value), first + n)
+    assert bitmap.find_bit(data, first, n, value) == expected
+
+
+@given(data_and_range(), st.booleans())
+def test_set_and_clear_range(case: tuple[bytes, int, int], value: bool) -> None:
+    data, first, n = case
+    buf = bytearray(data)
+    if value:
+        bitmap.set_bit_range(buf, first, n)
+    else:
+        bitmap.clear_bit_range(buf, first, n)
+    expected = naive_bits(data)
+    expected[first:first + n] = [value] * n
+    assert naive_bits(bytes(buf)) == expected
+    for i in range(len(data) * 8):
+        assert bitmap.get_bit(buf, i) == expected[i]
+
+
+def test_range_past_end_is_refused() -> None:
+    with pytest.raises(IndexError):
+        bitmap.set_bit_range(bytearray(1), 4, 5)
+    with pytest.raises(IndexError):
+        list(bitmap.iter_runs(b"\0", 0, 9))
