@@ -1,0 +1,41 @@
+"""The scenario registry: each scenario is a function that measures and returns result rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from .measure import Row
+
+__all__ = ["Scenario", "SCENARIOS", "scenario", "Params"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """How big and how often: ``tiny`` shrinks every size so a smoke test runs in seconds."""
+
+    tiny: bool = False
+    repeats: int = 5
+    workdir: str = "/var/tmp"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    run: Callable[[Params], list[Row]]
+    #: External tools the scenario needs; missing ones make it skip with a reason.
+    needs: tuple[str, ...] = ()
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(name: str, description: str, *, needs: tuple[str, ...] = ()
+             ) -> Callable[[Callable[[Params], list[Row]]], Callable[[Params], list[Row]]]:
+    def register(fn: Callable[[Params], list[Row]]) -> Callable[[Params], list[Row]]:
+        if name in SCENARIOS:
+            raise ValueError(f"scenario {name} registered twice")
+        SCENARIOS[name] = Scenario(name, description, fn, needs)
+        return fn
+    return register

@@ -1,0 +1,64 @@
+"""The benchmark scenarios (issue 7). Each measures a subject against a peer or a limit."""
+
+from __future__ import annotations
+
+import random
+
+from addcow_ref import bitmap
+
+from .measure import Row, interleave
+from .registry import Params, scenario
+
+
+def _random_bitmap(nbytes: int, seed: int = 1) -> bytes:
+    return random.Random(seed).randbytes(nbytes)
+
+
+@scenario("bitmap-popcount", "popcount + padding check of a bitmap vs a plain memory copy")
+def bitmap_popcount(p: Params) -> list[Row]:
+    rows = []
+    for mib in ([1] if p.tiny else [2, 32, 256]):
+        data = _random_bitmap(mib << 20)
+        chunk = 1 << 20
+        ncl = len(data) * 8 - 3  # leave 3 padding bits to check
+
+        def scan() -> None:
+            total = 0
+            for off in range(0, len(data), chunk):
+                total += bitmap.count_ones(memoryview(data)[off:off + chunk])
+            _ = data[-1] & bitmap.padding_mask(ncl)
+
+        def copy() -> None:
+            bytearray(data)
+
+        s, b = interleave(scan, copy, p.repeats)
+        rows.append(Row("bitmap-popcount", f"{mib} MiB", "count_ones", "memcpy", s, b,
+                        "<= 3x copy", 3.0, False,
+                        extra={"x": mib << 20, "x_label": "bitmap bytes"}))
+    return rows
+
+
+@scenario("bitmap-extents", "extent building (iter_runs) over a bitmap vs a plain memory copy")
+def bitmap_extents(p: Params) -> list[Row]:
+    rows = []
+    cases = [("all-ones", b"\xff"), ("half-runs", None)]
+    for name, fill in cases:
+        nbytes = (64 << 10) if p.tiny else (8 << 20)
+        if fill is None:
+            # Runs of 64 clusters: realistic for written-then-hydrated images.
+            data = (b"\xff" * 8 + b"\0" * 8) * (nbytes // 16)
+        else:
+            data = fill * nbytes
+
+        def runs(d: bytes = data) -> None:
+            for _ in bitmap.iter_runs(d, 0, len(d) * 8):
+                pass
+
+        def copy(d: bytes = data) -> None:
+            bytearray(d)
+
+        s, b = interleave(runs, copy, p.repeats)
+        rows.append(Row("bitmap-extents", name, "iter_runs", "memcpy", s, b,
+                        "<= 3x copy", 3.0, False,
+                        extra={"note": f"{nbytes} bitmap bytes"}))
+    return rows
