@@ -10,6 +10,7 @@ integers stay small.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 _POPCOUNT = bytes(bin(i).count("1") for i in range(256))
+_NOT_ZERO = re.compile(b"[^\\x00]")
+_NOT_FF = re.compile(b"[^\\xff]")
 
 
 def count_ones(data: bytes | bytearray | memoryview) -> int:
@@ -110,15 +113,16 @@ def find_bit(data: bytes | bytearray | memoryview, first: int, nbits: int, value
         pos = stop
         if pos >= end:
             return end
-    # Whole bytes: find the first byte that is not all-skip.
-    skip = 0x00 if value else 0xFF
+    # Whole bytes: find the first byte that is not all-skip. The regex engine searches the
+    # buffer in place between pos and endpos: no copy, so iterating over many short runs of a
+    # large bitmap stays linear instead of copying the rest of the buffer per run.
     byte_lo, byte_hi = pos >> 3, end >> 3
-    raw = bytes(mv[byte_lo:byte_hi]) if byte_hi > byte_lo else b""
-    stripped = raw.lstrip(bytes([skip]))
-    idx = byte_lo + len(raw) - len(stripped)
-    if stripped:
-        b = stripped[0] if value else ~stripped[0] & 0xFF
-        return idx * 8 + ((b & -b).bit_length() - 1)
+    if byte_hi > byte_lo:
+        m = (_NOT_ZERO if value else _NOT_FF).search(mv, byte_lo, byte_hi)
+        if m:
+            idx = m.start()
+            b = mv[idx] if value else ~mv[idx] & 0xFF
+            return idx * 8 + ((b & -b).bit_length() - 1)
     pos = byte_hi * 8
     # Trailing partial byte.
     if pos < end:
