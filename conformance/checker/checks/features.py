@@ -1,0 +1,38 @@
+"""FEAT-* rules: unknown feature bits and the ``all_allocated`` promise.
+
+FEAT-AUTOCLEAR-UNKNOWN binds writers, not files, so it is left to the op vectors.
+"""
+
+from __future__ import annotations
+
+from addcow_ref.constants import CompatibleFeature
+from addcow_ref.layout import offset_of
+from addcow_ref.schema import HEADER_V2
+from addcow_ref.validate import Violation
+
+from ..context import CheckContext
+from ..engine import check
+from ..scan import bitmap_scan
+from .common import register_v2_rules
+
+__all__: list[str] = []
+
+register_v2_rules("FEAT-INCOMPAT-UNKNOWN", "FEAT-COMPAT-UNKNOWN")
+
+
+@check("FEAT-ALL-ALLOCATED")
+def check_feat_all_allocated(ctx: CheckContext) -> list[Violation]:
+    header = ctx.v2()
+    if not int(header.compatible_features) & CompatibleFeature.ALL_ALLOCATED:
+        return []
+    scan = bitmap_scan(ctx)
+    if scan.first_zero is None:
+        return []
+    first = scan.first_zero
+    return [Violation(
+        "FEAT-ALL-ALLOCATED",
+        f"all_allocated is set but {scan.zeros} of {scan.clusters_seen} cluster bit(s) are 0, "
+        f"the first for cluster {first} (bitmap byte 0x{scan.geometry.offset + first // 8:x})",
+        offset=offset_of(HEADER_V2, "compatible_features"), length=8,
+        field="compatible_features", expected="every cluster bit 1",
+        actual=f"{scan.zeros} zero bit(s)")]
