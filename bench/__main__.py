@@ -9,12 +9,14 @@ import os
 import shutil
 import sys
 import tempfile
+import time
+import traceback
 from pathlib import Path
 
 from . import scenarios  # noqa: F401  (registers the scenarios)
 from .measure import Row
-from .registry import SCENARIOS, Params
-from .report import render_rst, write_json
+from .registry import SCENARIOS, Params, ScenarioSkipped
+from .report import fmt_value, render_rst, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--render", action="store_true",
                     help="also render docs/guides/benchmarks.rst and its plots")
     ap.add_argument("--workdir", default=None, help="where scratch images go (default: a temp dir)")
+    ap.add_argument("--cache", help="where big built images are kept between runs",
+                    default=os.environ.get("ADDCOW_BENCH_CACHE", "/var/tmp/addcow-bench"))
     args = ap.parse_args(argv)
     if args.list:
         for s in SCENARIOS.values():
@@ -41,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         return 64
     rows: list[Row] = []
     skipped: dict[str, str] = {}
+    errors: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="addcow-bench-", dir=args.workdir) as work:
-        params = Params(tiny=args.tiny, repeats=args.repeats, workdir=work)
+        cache = os.path.join(work, "cache") if args.tiny else args.cache
+        params = Params(tiny=args.tiny, repeats=args.repeats, workdir=work, cache=cache)
         for s in chosen:
             missing = [t for t in s.needs if shutil.which(t) is None]
             if missing:
@@ -50,19 +56,37 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"-- {s.name}: skipped ({skipped[s.name]})", flush=True)
                 continue
             print(f"-- {s.name}: {s.description}", flush=True)
-            for row in s.run(params):
+            t0 = time.perf_counter()
+            try:
+                produced = s.run(params)
+            except ScenarioSkipped as e:
+                skipped[s.name] = str(e)
+                print(f"   skipped: {e}", flush=True)
+                continue
+            except Exception as e:
+                errors[s.name] = f"{type(e).__name__}: {e}"
+                traceback.print_exc()
+                continue
+            print(f"   ({time.perf_counter() - t0:.1f} s)", flush=True)
+            for row in produced:
                 rows.append(row)
-                print(f"   {row.variant:>12}  {row.subject} {row.subject_s.median:.4f}s  "
-                      f"{row.baseline} {row.baseline_s.median:.4f}s  ratio {row.ratio:.2f}  "
-                      f"[{row.target}: {'met' if row.met else 'MISSED'}]", flush=True)
+                verdict = {True: "met", False: "MISSED", None: "info"}[row.met]
+                sub = fmt_value(row.subject_s.median, row.metric)
+                base = fmt_value(row.baseline_s.median, row.metric)
+                print(f"   {row.variant:>12}  {row.subject} {sub}  {row.baseline} {base}"
+                      f"  ratio {row.ratio:.2f}  [{row.target}: {verdict}]", flush=True)
     meta = {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(),
             "repeats": args.repeats, "tiny": args.tiny}
-    write_json(rows, skipped, args.json, meta)
+    write_json(rows, skipped, args.json, meta, errors)
     print(f"wrote {args.json}")
     if args.render:
         rst = ROOT / "docs" / "guides" / "benchmarks.rst"
-        render_rst(args.json, rst, ROOT / "docs" / "_static" / "bench")
+        render_rst(args.json, rst, ROOT / "docs" / "_static" / "bench",
+                   ROOT / "bench" / "notes.rst")
         print(f"wrote {rst}")
+    if errors:
+        print(f"scenarios that failed: {', '.join(errors)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import resource
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Row", "Stats", "interleave", "run_process", "self_peak_rss"]
+__all__ = ["Row", "Stats", "constant", "interleave", "loglog_slope", "run_process", "self_peak_rss"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,10 +50,12 @@ class Row:
     subject_s: Stats
     baseline_s: Stats
     target: str
-    #: ratio >= target_ratio is good when higher_is_better (throughput), else <= target_ratio.
-    target_ratio: float
+    #: ratio >= target_ratio is good when higher_is_better (throughput), else <= target_ratio;
+    #: None for rows that only inform (no target in the issue).
+    target_ratio: float | None
     higher_is_better: bool
-    #: The quantity the ratio compares, e.g. "time" or "MiB/s"; times are converted when needed.
+    #: What the Stats hold: "time" (seconds) or "KiB" (peak RSS); a limit such as "64 MiB of
+    #: RSS" is a baseline made with ``constant()``, so ratio <= 1 means within the limit.
     metric: str = "time"
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -63,7 +67,9 @@ class Row:
         return self.subject_s.median / self.baseline_s.median
 
     @property
-    def met(self) -> bool:
+    def met(self) -> bool | None:
+        if self.target_ratio is None:
+            return None
         if self.higher_is_better:
             return self.ratio >= self.target_ratio
         return self.ratio <= self.target_ratio
@@ -73,8 +79,25 @@ class Row:
             "scenario": self.scenario, "variant": self.variant, "subject": self.subject,
             "baseline": self.baseline, "subject_s": self.subject_s.as_dict(),
             "baseline_s": self.baseline_s.as_dict(), "ratio": self.ratio,
-            "target": self.target, "met": self.met, "extra": self.extra,
+            "target": self.target, "met": self.met, "metric": self.metric,
+            "extra": self.extra,
         }
+
+
+def constant(value: float) -> Stats:
+    """A fixed limit used as a baseline (a memory budget, a size), so it reads like a peer."""
+    return Stats((float(value),))
+
+
+def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of log(y) against log(x): 1.0 is linear growth, 2.0 quadratic."""
+    if len(xs) < 2:
+        raise ValueError("a slope needs at least two points")
+    lx = [math.log(x) for x in xs]
+    ly = [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    den = sum((a - mx) ** 2 for a in lx)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / den
 
 
 def interleave(subject: Callable[[], Any], baseline: Callable[[], Any],
@@ -100,22 +123,25 @@ def run_process(argv: Sequence[str], *, timeout: float = 3600.0,
     ``os.wait4`` gives the rusage of exactly this child, unlike RUSAGE_CHILDREN which keeps the
     maximum over every child ever waited for.
     """
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
-    deadline = t0 + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            raise TimeoutError(f"{argv[0]} ran longer than {timeout} s")
-        time.sleep(0.002)
-    elapsed = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
+    # stderr goes to a file, not a pipe: a chatty child would fill a pipe nobody reads while
+    # we poll wait4, and hang.
+    with tempfile.TemporaryFile() as errf:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=errf, **kw)
+        deadline = t0 + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                proc.wait()
+                raise TimeoutError(f"{argv[0]} ran longer than {timeout} s")
+            time.sleep(0.001)
+        elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errf.seek(0)
+        err = errf.read().decode(errors="replace")
     if proc.returncode not in check_codes:
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err.strip()[:500]}")
     return elapsed, int(usage.ru_maxrss)

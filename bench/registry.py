@@ -7,7 +7,12 @@ from collections.abc import Callable
 
 from .measure import Row
 
-__all__ = ["Scenario", "SCENARIOS", "scenario", "Params"]
+__all__ = ["SCENARIOS", "Params", "Scenario", "ScenarioSkipped", "scenario"]
+
+
+class ScenarioSkipped(Exception):
+    """Raised by a scenario that cannot run here (a missing peer, an API not built yet, a size
+    the file system cannot hold); the reason is published on the results page, never dropped."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,6 +22,9 @@ class Params:
     tiny: bool = False
     repeats: int = 5
     workdir: str = "/var/tmp"
+    #: Where built images survive between runs (keyed by their parameters); tiny runs keep
+    #: theirs in ``workdir`` so the smoke test leaves nothing behind.
+    cache: str = "/var/tmp/addcow-bench"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,23 +10,36 @@ from typing import Any
 
 from .measure import Row
 
-__all__ = ["write_json", "render_rst"]
+__all__ = ["fmt_value", "render_rst", "write_json"]
 
 
 def write_json(rows: Sequence[Row], skipped: dict[str, str], path: Path,
-               meta: dict[str, Any]) -> None:
+               meta: dict[str, Any], errors: dict[str, str] | None = None) -> None:
     doc = {"meta": {"python": platform.python_version(), "machine": platform.machine(), **meta},
-           "rows": [r.as_dict() for r in rows], "skipped": skipped}
+           "rows": [r.as_dict() for r in rows], "skipped": skipped, "errors": errors or {}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
-def _fmt_s(x: float) -> str:
+def fmt_value(x: float, metric: str = "time") -> str:
+    """A median in the unit its row measures (seconds, KiB of RSS, a bare number)."""
+    if metric == "KiB":
+        return f"{x / 1024:.1f} MiB"
+    if metric != "time":
+        return f"{x:.2f}"
+    if x < 1e-3:
+        return f"{x * 1e6:.0f} µs"
     return f"{x * 1000:.1f} ms" if x < 1 else f"{x:.2f} s"
 
 
+_MET = {True: "yes", False: "**no**", None: "—"}
+
+
 def _plots(doc: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
-    """One PNG per scenario that has several variants: medians of subject and baseline."""
+    """One log-log PNG per scenario with two or more sized variants: subject and baseline medians.
+
+    Rows opt out with ``extra["plot"] = False`` (a second baseline at a size already plotted).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,21 +48,28 @@ def _plots(doc: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     by: dict[str, list[dict[str, Any]]] = {}
     for r in doc["rows"]:
-        by.setdefault(r["scenario"], []).append(r)
+        x = r["extra"].get("x")
+        if isinstance(x, (int, float)) and x > 0 and r["extra"].get("plot", True):
+            by.setdefault(r["scenario"], []).append(r)
     outdir.mkdir(parents=True, exist_ok=True)
     for name, rows in sorted(by.items()):
         if len(rows) < 2:
             continue
-        xs = [r["extra"].get("x", i) for i, r in enumerate(rows)]
+        rows.sort(key=lambda r: r["extra"]["x"])
+        metric = rows[0].get("metric", "time")
+        scale = 1 / 1024 if metric == "KiB" else 1.0
+        xs = [r["extra"]["x"] for r in rows]
         fig, ax = plt.subplots(figsize=(6, 3.6))
-        ax.plot(xs, [r["subject_s"]["median"] for r in rows], "o-", label=rows[0]["subject"])
-        ax.plot(xs, [r["baseline_s"]["median"] for r in rows], "s--", label=rows[0]["baseline"])
-        if all(isinstance(x, (int, float)) and x > 0 for x in xs):
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel(rows[0]["extra"].get("x_label", "size"))
-        ax.set_ylabel("median seconds")
-        ax.set_title(name)
+        ax.plot(xs, [r["subject_s"]["median"] * scale for r in rows], "o-",
+                label=rows[0]["subject"])
+        ax.plot(xs, [r["baseline_s"]["median"] * scale for r in rows], "s--",
+                label=rows[0]["baseline"])
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(rows[0]["extra"].get("x_label", "size"))
+        ax.set_ylabel({"KiB": "peak RSS, MiB", "time": "median seconds"}.get(metric, metric))
+        slope = rows[-1]["extra"].get("slope")
+        ax.set_title(name + (f" (slope {slope:.2f})" if isinstance(slope, float) else ""))
         ax.legend()
         ax.grid(True, which="both", alpha=0.3)
         fig.tight_layout()
@@ -60,8 +80,10 @@ def _plots(doc: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
     return out
 
 
-def render_rst(json_path: Path, rst_path: Path, image_dir: Path) -> None:
-    """Write the docs page from a results JSON file (plots need matplotlib)."""
+def render_rst(json_path: Path, rst_path: Path, image_dir: Path,
+               notes_path: Path | None = None) -> None:
+    """Write the docs page from a results JSON file (plots need matplotlib); ``notes_path`` is
+    hand-written analysis (profiles, proposals) appended as is."""
     doc = json.loads(json_path.read_text(encoding="utf-8"))
     lines = [
         "Benchmarks",
@@ -88,14 +110,15 @@ def render_rst(json_path: Path, rst_path: Path, image_dir: Path) -> None:
         "     - Met",
     ]
     for r in doc["rows"]:
+        metric = r.get("metric", "time")
         lines += [
             f"   * - {r['scenario']}",
             f"     - {r['variant']}",
-            f"     - {r['subject']}: {_fmt_s(r['subject_s']['median'])}",
-            f"     - {r['baseline']}: {_fmt_s(r['baseline_s']['median'])}",
+            f"     - {r['subject']}: {fmt_value(r['subject_s']['median'], metric)}",
+            f"     - {r['baseline']}: {fmt_value(r['baseline_s']['median'], metric)}",
             f"     - {r['ratio']:.2f}",
-            f"     - {r['target']}",
-            f"     - {'yes' if r['met'] else '**no**'}",
+            f"     - {r['target'] or '—'}",
+            f"     - {_MET[r['met']]}",
         ]
     notes = [r for r in doc["rows"] if r["extra"].get("note")]
     if notes:
@@ -105,6 +128,11 @@ def render_rst(json_path: Path, rst_path: Path, image_dir: Path) -> None:
     if doc.get("skipped"):
         lines += ["", "Skipped", "-------", ""]
         lines += [f"- {k}: {v}" for k, v in sorted(doc["skipped"].items())]
+    if doc.get("errors"):
+        lines += ["", "Failed", "------", ""]
+        lines += [f"- {k}: ``{v}``" for k, v in sorted(doc["errors"].items())]
+    if notes_path is not None and notes_path.exists():
+        lines += ["", *notes_path.read_text(encoding="utf-8").splitlines()]
     plots = _plots(doc, image_dir)
     if plots:
         lines += ["", "Plots", "-----", ""]

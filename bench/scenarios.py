@@ -6,6 +6,7 @@ import random
 
 from addcow_ref import bitmap
 
+from . import scn_check  # noqa: F401  (registers its scenarios)
 from .measure import Row, interleave
 from .registry import Params, scenario
 
@@ -22,13 +23,13 @@ def bitmap_popcount(p: Params) -> list[Row]:
         chunk = 1 << 20
         ncl = len(data) * 8 - 3  # leave 3 padding bits to check
 
-        def scan() -> None:
+        def scan(data: bytes = data, chunk: int = chunk, ncl: int = ncl) -> None:
             total = 0
             for off in range(0, len(data), chunk):
                 total += bitmap.count_ones(memoryview(data)[off:off + chunk])
             _ = data[-1] & bitmap.padding_mask(ncl)
 
-        def copy() -> None:
+        def copy(data: bytes = data) -> None:
             bytearray(data)
 
         s, b = interleave(scan, copy, p.repeats)

@@ -1,0 +1,142 @@
+"""The checker against ``qemu-img check``, its memory, and how check and map scale with size."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .images import addcow_image, human_size, qcow2_overlay
+from .measure import Row, Stats, constant, interleave, loglog_slope, run_process
+from .registry import Params, ScenarioSkipped, scenario
+
+__all__ = ["check_vs_qemu", "scaling"]
+
+TIB = 1 << 40
+GIB = 1 << 30
+#: addcow-check exit statuses that mean "checked" (0 conforming, 3 warnings only).
+_CHECKED = (0, 3)
+
+
+def _tool(name: str) -> str:
+    """The console script next to this interpreter (the editable install), else on PATH."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if found is None:
+        raise ScenarioSkipped(f"{name} is not installed")
+    return found
+
+
+def _timed(argv: Sequence[str], rss: list[int], codes: Sequence[int] = (0,)
+           ) -> Callable[[], None]:
+    """A callable for ``interleave`` that runs one whole process and records its peak RSS."""
+    def run() -> None:
+        _, kib = run_process(argv, check_codes=codes)
+        rss.append(kib)
+    return run
+
+
+@scenario("check-vs-qemu",
+          "addcow-check (whole process) vs qemu-img check on fully mapped qcow2 overlays; "
+          "peak RSS of the checker against its 64 MiB budget",
+          needs=("qemu-img",))
+def check_vs_qemu(p: Params) -> list[Row]:
+    check = _tool("addcow-check")
+    # (label, size, qcow2 clusters in an external data file?, plotted?)
+    cases: list[tuple[str, int, bool, bool]]
+    if p.tiny:
+        cases = [("64 MiB", 64 << 20, True, True), ("256 MiB", 256 << 20, True, True),
+                 ("256 MiB in-file", 256 << 20, False, False)]
+    else:
+        cases = [("1 TiB", TIB, True, True), ("1 TiB in-file", TIB, False, False),
+                 ("16 TiB", 16 * TIB, True, True), ("64 TiB", 64 * TIB, True, True)]
+    rows: list[Row] = []
+    rss_rows: list[Row] = []
+    target_size = cases[0][1]
+    for label, size, data_file, plotted in cases:
+        img = addcow_image(p.cache, size, fill="random")
+        q = qcow2_overlay(p.cache, size, data_file=data_file)
+        a_rss: list[int] = []
+        q_rss: list[int] = []
+        subject = _timed([check, "-q", str(img)], a_rss, _CHECKED)
+        baseline = _timed(["qemu-img", "check", "-q", str(q)], q_rss)
+        subject()  # warm the page cache for both, and prove both images pass their checker
+        baseline()
+        a_rss.clear()
+        q_rss.clear()
+        s, b = interleave(subject, baseline, p.repeats)
+        judged = size == target_size
+        layout = "clusters in an external raw data file" if data_file else "clusters in the file"
+        rows.append(Row(
+            "check-vs-qemu", label, "addcow-check", "qemu-img check", s, b,
+            "<= 1.0x qemu-img check" if judged else "", 1.0 if judged else None, False,
+            extra={"x": size, "x_label": "virtual size, bytes (64 KiB clusters)",
+                   "plot": plotted, "addcow_rss_kib": max(a_rss), "qemu_rss_kib": max(q_rss),
+                   "note": f"qcow2 overlay with every cluster mapped, {layout}; add-cow "
+                           f"bitmap random, half full. Peak RSS: addcow-check "
+                           f"{max(a_rss) / 1024:.1f} MiB, qemu-img check "
+                           f"{max(q_rss) / 1024:.1f} MiB."}))
+        if plotted:
+            rss_rows.append(Row(
+                "check-rss", label, "addcow-check peak RSS", "64 MiB budget",
+                Stats(tuple(float(k) for k in a_rss)), constant(64 * 1024),
+                "< 64 MiB, flat in size", 1.0, False, metric="KiB",
+                extra={"x": size, "x_label": "virtual size, bytes",
+                       "qemu_rss_kib": max(q_rss)}))
+    if len(rss_rows) >= 2:
+        first, last = rss_rows[0].subject_s.median, rss_rows[-1].subject_s.median
+        rss_rows[-1].extra["note"] = (
+            f"peak RSS grows by {(last - first) / 1024:+.1f} MiB from {rss_rows[0].variant} to "
+            f"{rss_rows[-1].variant} ({last / first:.2f}x for "
+            f"{rss_rows[-1].extra['x'] // rss_rows[0].extra['x']}x the bitmap)")
+    return rows + rss_rows
+
+
+def _slope_row(name: str, rows: list[Row], floor: float) -> Row:
+    """Fit the growth exponent of the size-dependent part of the time (median minus the
+    smallest size's median, which is process start-up and fixed costs) over the sizes where
+    that part is well above noise."""
+    pts = [(float(r.extra["x"]), r.subject_s.median - floor) for r in rows[1:]
+           if r.subject_s.median - floor > 0.02]
+    if len(pts) < 2:
+        pts = [(float(r.extra["x"]), r.subject_s.median) for r in rows]
+    slope = loglog_slope([x for x, _ in pts], [y for _, y in pts])
+    raw = loglog_slope([float(r.extra["x"]) for r in rows], [r.subject_s.median for r in rows])
+    rows[-1].extra["slope"] = slope
+    return Row("scaling-slope", name, f"{name} growth exponent", "linear (1.0)",
+               constant(slope), constant(1.0), "slope <= 1.2 (no quadratic corner)", 1.2,
+               False, metric="slope",
+               extra={"note": f"least-squares slope of log(time - fixed cost) over log(size) on "
+                              f"{len(pts)} sizes from {human_size(int(pts[0][0]))}; "
+                              f"fixed cost (smallest size) {floor * 1000:.0f} ms; "
+                              f"slope of raw times over all sizes {raw:.2f}"})
+
+
+@scenario("scaling",
+          "addcow-check and addcow map time from 1 GiB to 64 TiB (log-log, fitted slope) vs "
+          "reading the add-cow file with cat")
+def scaling(p: Params) -> list[Row]:
+    check = _tool("addcow-check")
+    addcow = _tool("addcow")
+    cat = shutil.which("cat") or "/bin/cat"
+    sizes = ([16 << 20, 64 << 20, 256 << 20, GIB] if p.tiny
+             else [GIB, 16 * GIB, 256 * GIB, TIB, 4 * TIB, 16 * TIB, 64 * TIB])
+    out: dict[str, list[Row]] = {"check": [], "map": []}
+    for size in sizes:
+        img = addcow_image(p.cache, size, fill="runs")
+        read = _timed([cat, str(img)], [])
+        for name, argv, codes in (("check", [check, "-q", str(img)], _CHECKED),
+                                  ("map", [addcow, "map", "--output", "json", str(img)], (0,))):
+            subject = _timed(argv, [], codes)
+            subject()
+            s, b = interleave(subject, read, p.repeats)
+            out[name].append(Row(
+                f"scaling-{name}", human_size(size), f"addcow {name}", "cat (read the file)",
+                s, b, "", None, False,
+                extra={"x": size, "x_label": "virtual size, bytes (64 KiB clusters)",
+                       "extents": max(1, size >> 28)}))
+    rows = out["check"] + out["map"]
+    for name, series in out.items():
+        rows.append(_slope_row(f"addcow {name}", series, series[0].subject_s.median))
+    return rows
