@@ -1,0 +1,47 @@
+"""``addcow-vectors``: write the golden vectors, or the coverage page of the docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .manifest import generate
+
+
+@click.group()
+def main_group() -> None:
+    """Generate the add-cow golden test vectors."""
+
+
+@main_group.command("generate")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def generate_cmd(directory: Path) -> None:
+    """Write every vector, manifest.json, SHA256SUMS and lists/ into DIRECTORY.
+
+    Only the generated entries (v1/, v2/, lists/, manifest.json, manifest.schema.json,
+    SHA256SUMS, README.md, .gitattributes) are replaced; the output is byte-identical on every run.
+    """
+    manifest = generate(directory)
+    c = manifest["counts"]
+    click.echo(f"{c['total']} vectors written to {directory} "
+               f"({', '.join(f'{n} {k}' for k, n in c['kind'].items())}; "
+               f"{', '.join(f'{n} {r}' for r, n in c['result'].items())})")
+
+
+@main_group.command("coverage-page")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+def coverage_cmd(output: Path) -> None:
+    """Write the rule x vector coverage page (reStructuredText) to OUTPUT."""
+    from .coverage import render_coverage
+
+    output.write_text(render_coverage(), "utf-8")
+    click.echo(f"coverage page written to {output}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    main_group.main(args=argv, prog_name="addcow-vectors")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""An independent oracle for guest contents and operation results (spec: "Reading, writing").
+
+Expected values in the manifest must not come from the reference implementation, or a bug there
+would be copied into the vectors and the vectors would test nothing. This model is deliberately
+naive: the image file is a ``bytearray``, the bitmap is a ``set`` of cluster numbers, and every
+rule of the semantics page is written out once in the most literal way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any
+
+__all__ = ["Disk", "bitmap_bytes", "extents", "sha256"]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def bitmap_bytes(bits: set[int], cluster_count: int) -> bytes:
+    """Cluster ``i`` is bit ``i & 7`` of byte ``i >> 3`` (LSB first), written out by hand."""
+    out = bytearray((cluster_count + 7) // 8)
+    for i in sorted(bits):
+        out[i // 8] |= 1 << (i % 8)
+    return bytes(out)
+
+
+def extents(bits: set[int], virtual_size: int, cluster_size: int) -> list[dict[str, Any]]:
+    """Merged ``{start, length, allocated}`` runs covering ``[0, virtual_size)``."""
+    out: list[dict[str, Any]] = []
+    pos = 0
+    while pos < virtual_size:
+        allocated = (pos // cluster_size) in bits
+        end = min(pos + cluster_size, virtual_size)
+        if out and out[-1]["allocated"] == allocated:
+            out[-1]["length"] += end - pos
+        else:
+            out.append({"start": pos, "length": end - pos, "allocated": allocated})
+        pos = end
+    return out
+
+
+@dataclasses.dataclass
+class Disk:
+    """One add-cow layer: image file bytes, allocated clusters, and the backing guest view.
+
+    ``backing`` is what a reader of the backing file sees (a raw file's bytes, or the guest
+    contents of a backing add-cow image); bytes past its end read as zeros.
+    """
+
+    virtual_size: int
+    cluster_bits: int
+    image: bytearray
+    bits: set[int]
+    backing: bytes | None = None
+
+    @property
+    def cluster_size(self) -> int:
+        return 1 << self.cluster_bits
+
+    @property
+    def cluster_count(self) -> int:
+        return (self.virtual_size + self.cluster_size - 1) // self.cluster_size
+
+    def _backing_bytes(self, start: int, end: int) -> bytes:
+        src = self.backing or b""
+        chunk = src[start:end]
+        return chunk + bytes(end - start - len(chunk))
+
+    def guest(self) -> bytes:
+        out = bytearray()
+        for i in range(self.cluster_count):
+            start = i * self.cluster_size
+            end = min(start + self.cluster_size, self.virtual_size)
+            if i in self.bits:
+                chunk = bytes(self.image[start:end])
+                out += chunk + bytes(end - start - len(chunk))
+            else:
+                out += self._backing_bytes(start, end)
+        return bytes(out)
+
+    def copy(self) -> Disk:
+        return Disk(self.virtual_size, self.cluster_bits, bytearray(self.image), set(self.bits),
+                    self.backing)
+
+    def _allocate(self, cluster: int, before: bytes) -> None:
+        """Copy what the guest saw into the image file, then set the bit (WRITE-COW-HEAD-TAIL)."""
+        start = cluster * self.cluster_size
+        end = min(start + self.cluster_size, self.virtual_size)
+        self.image[start:end] = before[start:end]
+        self.bits.add(cluster)
+
+    def write(self, offset: int, data: bytes) -> None:
+        if offset < 0 or offset + len(data) > self.virtual_size:
+            raise ValueError("write past the end of the disk")
+        if not data:
+            return
+        before = self.guest()
+        first = offset // self.cluster_size
+        last = (offset + len(data) - 1) // self.cluster_size
+        for c in range(first, last + 1):
+            if c not in self.bits:
+                self._allocate(c, before)
+        self.image[offset:offset + len(data)] = data
+
+    def resize(self, new_size: int) -> None:
+        """RESIZE-GROW / RESIZE-SHRINK, literally."""
+        if new_size < self.virtual_size:
+            self.virtual_size = new_size
+            self.bits = {c for c in self.bits if c < self.cluster_count}
+            return
+        if new_size == self.virtual_size:
+            return
+        old_size = self.virtual_size
+        if old_size % self.cluster_size:
+            last = old_size // self.cluster_size
+            if last not in self.bits:
+                self._allocate(last, self.guest())
+        # The old end's cluster now reads as image data; everything past the old end is zeros.
+        del self.image[old_size:]
+        self.image += bytes(new_size - old_size)
+        self.virtual_size = new_size
+        first_new = -(-old_size // self.cluster_size)
+        self.bits |= set(range(first_new, self.cluster_count))
+        if old_size % self.cluster_size:
+            self.bits.add(old_size // self.cluster_size)
+
+    def bitmap(self) -> bytes:
+        return bitmap_bytes(self.bits, self.cluster_count)
+
+    def extents(self) -> list[dict[str, Any]]:
+        return extents(self.bits, self.virtual_size, self.cluster_size)

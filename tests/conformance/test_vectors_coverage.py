@@ -1,0 +1,77 @@
+"""Every testable rule has a valid vector that obeys it and, if breakable, one that breaks it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from addcow_ref.rules import all_rules
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:  # type: ignore[type-arg]
+    return json.loads((ROOT / "vectors" / "manifest.json").read_text("utf-8"))
+
+
+def _testable() -> list[str]:
+    return sorted(r.id for r in all_rules().values()
+                  if r.status == "active" and r.testability != "untestable")
+
+
+def test_every_testable_rule_is_obeyed_by_a_valid_vector(manifest: dict) -> None:  # type: ignore[type-arg]
+    obeyed = {rid for v in manifest["vectors"] if v["result"] == "valid" for rid in v["exercises"]}
+    missing = [rid for rid in _testable() if rid not in obeyed]
+    assert not missing, f"rules without a valid vector exercising them: {missing}"
+
+
+def test_every_breakable_rule_is_broken_by_a_vector(manifest: dict) -> None:  # type: ignore[type-arg]
+    broken = {rid for v in manifest["vectors"] for rid in v["violates"]}
+    rules = all_rules()
+    missing = [rid for rid in _testable() if not rules[rid].unbreakable and rid not in broken]
+    assert not missing, f"breakable rules without a vector breaking them: {missing}"
+
+
+def test_unbreakable_rules_are_never_claimed_broken(manifest: dict) -> None:  # type: ignore[type-arg]
+    rules = all_rules()
+    wrong = sorted({rid for v in manifest["vectors"] for rid in v["violates"]
+                    if rules[rid].unbreakable or rules[rid].testability == "untestable"})
+    assert not wrong
+
+
+@pytest.mark.parametrize("boundary", [9, 21])
+def test_cluster_size_boundaries_are_covered(manifest: dict, boundary: int) -> None:  # type: ignore[type-arg]
+    assert any(v["result"] == "valid" and v["expect"].get("info", {}).get("cluster_bits")
+               == boundary for v in manifest["vectors"])
+
+
+def test_required_scenarios_exist(manifest: dict) -> None:  # type: ignore[type-arg]
+    vs = manifest["vectors"]
+    valid_reads = [v for v in vs if v["result"] == "valid" and "info" in v["expect"]]
+    assert any(v["spec"] == "1" for v in valid_reads), "no v1 legacy read vector"
+    assert any("backing-add-cow" in v["requires"] for v in valid_reads), "no add-cow chain"
+    assert any(i["virtual_size"] % i["cluster_size"]
+               for i in (v["expect"]["info"] for v in valid_reads)), "no partial last cluster"
+    assert any(len(i["image_file"]) > 1023 and i["bitmap_offset"] > 4096
+               for i in (v["expect"]["info"] for v in valid_reads)), "no long name"
+    assert any(v["expect"]["info"]["header_length"] > 128 for v in valid_reads)
+    ops = [v for v in vs if v["kind"] == "op" and "after" in v["expect"]]
+    resized = [v for v in ops if any(o["op"] == "resize" for o in v["expect"]["ops"])]
+    after_sizes = [(v["expect"]["info"]["virtual_size"], v["expect"]["after"]["info"]
+                    ["virtual_size"]) for v in resized]
+    assert any(b > a for a, b in after_sizes), "no grow vector"
+    assert any(b < a for a, b in after_sizes), "no shrink vector"
+    assert any(v["expect"]["info"]["autoclear_features"]
+               and not v["expect"]["after"]["info"]["autoclear_features"] for v in ops), (
+        "no op vector clearing an unknown autoclear bit")
+    straddling = [v for v in ops for o in v["expect"]["ops"] if o["op"] == "write"
+                  and _straddles(o, v["expect"]["info"]["cluster_size"])]
+    assert straddling, "no write straddling a cluster boundary"
+
+
+def _straddles(op: dict, cluster_size: int) -> bool:  # type: ignore[type-arg]
+    length = op.get("length", len(op.get("data_hex", "")) // 2)
+    return bool(op["offset"] // cluster_size != (op["offset"] + length - 1) // cluster_size)

@@ -1,0 +1,107 @@
+"""The generator's own parts: the oracle, the builder's layout, determinism of data."""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import given
+
+from addcow_ref.layout import field_table
+from addcow_ref.model import parse_header, parse_header_v1
+from addcow_ref.schema import HEADER_V2
+from conformance.vectors.builder import AddCow, V1File, set_field
+from conformance.vectors.common import pattern
+from conformance.vectors.model import Disk, bitmap_bytes, extents
+
+
+def test_bitmap_bytes_is_lsb_first() -> None:
+    assert bitmap_bytes({0, 3, 9, 15}, 16) == bytes([0x09, 0x82])
+    assert bitmap_bytes(set(), 0) == b""
+    assert bitmap_bytes({10}, 11) == bytes([0, 0x04])
+
+
+def test_extents_merge_and_clip() -> None:
+    assert extents({0, 1, 3}, 3584, 1024) == [
+        {"start": 0, "length": 2048, "allocated": True},
+        {"start": 2048, "length": 1024, "allocated": False},
+        {"start": 3072, "length": 512, "allocated": True}]
+    assert extents(set(), 0, 512) == []
+
+
+def test_oracle_reads_image_backing_and_zeros() -> None:
+    d = Disk(3072, 10, bytearray(b"I" * 3072), {0}, b"B" * 1500)
+    g = d.guest()
+    assert g[:1024] == b"I" * 1024
+    assert g[1024:1500] == b"B" * 476
+    assert g[1500:] == bytes(1572)
+
+
+def test_oracle_write_copies_head_and_tail() -> None:
+    d = Disk(2048, 10, bytearray(b"I" * 2048), set(), b"B" * 2048)
+    d.write(1000, b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+    assert d.bits == {0, 1}
+    assert d.image[:1000] == b"B" * 1000
+    assert d.image[1050:] == b"B" * 998
+
+
+def test_oracle_grow_hides_backing_past_old_end() -> None:
+    d = Disk(1536, 10, bytearray(b"I" * 1536), set(), b"B" * 4096)
+    d.resize(4096)
+    g = d.guest()
+    assert g[:1536] == b"B" * 1536
+    assert g[1536:] == bytes(4096 - 1536)
+    assert d.bits == {1, 2, 3}
+
+
+@given(st.lists(st.tuples(st.integers(0, 4095), st.binary(min_size=1, max_size=700)),
+                max_size=6), st.integers(9, 11), st.binary(max_size=5000))
+def test_oracle_matches_a_flat_disk(writes: list[tuple[int, bytes]], cb: int,
+                                    backing: bytes) -> None:
+    """Whatever the writes, the guest equals a plain byte array that took the same writes."""
+    vs = 4096
+    d = Disk(vs, cb, bytearray(pattern("img", vs)), set(), backing)
+    flat = bytearray(d.guest())
+    for off, data in writes:
+        data = data[:vs - off]
+        d.write(off, data)
+        flat[off:off + len(data)] = data
+        assert d.guest() == bytes(flat)
+
+
+def test_builder_header_parses_back() -> None:
+    a = AddCow(virtual_size=3072, cluster_bits=10, backing_name=b"b.raw", bits={1},
+               header_length=200, extension=b"\x01" * 72)
+    raw = a.build()
+    h = parse_header(raw)
+    assert (h.virtual_size, h.cluster_bits, h.header_length) == (3072, 10, 200)
+    assert raw[h.image_name_offset:h.image_name_offset + h.image_name_length] == b"image.raw"
+    assert raw[h.backing_name_offset:h.backing_name_offset + h.backing_name_length] == b"b.raw"
+    assert raw[4096:] == b"\x02"
+    assert raw[128:200] == b"\x01" * 72
+    assert len(raw) == 4097
+
+
+@pytest.mark.parametrize("info", field_table(HEADER_V2), ids=lambda i: i.name)
+def test_set_field_touches_only_that_field(info) -> None:  # type: ignore[no-untyped-def]
+    raw = AddCow(virtual_size=1024, cluster_bits=9).build()
+    buf = bytearray(raw)
+    value = (1 << (8 * info.size)) - 1 if info.is_integer else b"\xff" * info.size
+    set_field(buf, info.name, value)
+    changed = [i for i in range(len(raw)) if raw[i] != buf[i]]
+    assert changed
+    assert all(info.offset <= i < info.offset + info.size for i in changed)
+
+
+def test_v1_builder() -> None:
+    v = V1File(image_length=70000, backing_name=b"b.raw", bits={1})
+    raw = v.build()
+    assert len(raw) == 2561
+    assert raw[2560] == 0x02
+    h = parse_header_v1(raw).with_image_length(70000)
+    assert (h.image_name, h.backing_name, h.virtual_size) == (b"image.raw", b"b.raw", 69632)
+
+
+def test_pattern_is_deterministic_and_seeded() -> None:
+    assert pattern("a", 100) == pattern("a", 100)
+    assert pattern("a", 100) != pattern("b", 100)
+    assert pattern("a", 50) == pattern("a", 100)[:50]
