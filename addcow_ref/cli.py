@@ -39,12 +39,14 @@ from .errors import AddCowError
 from .humanize import format_size, parse_size
 from .model import read_version
 
-__all__ = ["EX_FAILURE", "EX_OK", "EX_USAGE", "UserError", "cli", "main"]
+__all__ = ["EX_FAILURE", "EX_INTERRUPTED", "EX_OK", "EX_USAGE", "UserError", "cli", "main"]
 
 EX_OK = 0
 EX_FAILURE = 1
 #: sysexits.h EX_USAGE: the command was used incorrectly.
 EX_USAGE = 64
+#: 128 + SIGINT, what shells report for a command stopped by Ctrl-C.
+EX_INTERRUPTED = 130
 
 #: Request size for streaming reads and writes: large enough to be fast, small enough that a
 #: multi-GiB ``read`` or ``write`` never holds more than this in memory.
@@ -93,7 +95,7 @@ def _report(exc: BaseException) -> int:
         return exc.exit_code
     if isinstance(exc, click.exceptions.Abort):
         click.echo(f"{PROG}: interrupted", err=True)
-        return EX_FAILURE
+        return EX_INTERRUPTED
     if isinstance(exc, AddCowError):
         click.echo(f"{PROG}: {exc}", err=True)
         return EX_FAILURE
@@ -209,7 +211,18 @@ def cli() -> None:
     """Create, inspect and modify add-cow disk images (a raw disk plus a copy-on-write bitmap).
 
     Sizes and offsets take qemu-img's suffixes (K, M, G, T, P, E; powers of 1024) or 0x hex.
-    Exit status: 0 success, 1 error, 64 usage error.
+
+    \b
+    Examples:
+      addcow demo                                   # a narrated tour on example data
+      addcow create -b base.raw -F raw disk.add-cow # overlay of base.raw's size
+      addcow write --offset 1M --pattern 0xab --length 4K disk.add-cow
+      addcow map --output=json disk.add-cow
+      addcow hydrate -p disk.add-cow                # disk.raw then stands alone
+
+    \b
+    Exit status: 0 success, 1 error (one line on stderr, with the spec rule ID
+    when a rule is broken), 64 usage error, 130 interrupted.
     """
 
 
@@ -291,8 +304,9 @@ def default_image_name(file: str) -> str:
               type=click.Choice(sorted(BACKING_FORMATS)),
               help="Format of the backing file; required with -b (add-cow never probes).")
 @click.option("-o", "options", multiple=True, metavar="OPT=VAL[,...]",
-              help="Format options: " + "; ".join(f"{k}: {v}" for k, v in _CREATE_OPTIONS.items())
-                   + ". '-o help' lists them.")
+              help="Format options, comma-separated: cluster_bits=N, cluster_size=SIZE, "
+                   "bitmap_offset=SIZE, image_file=NAME, backing_file=NAME, backing_fmt=FMT "
+                   "('-o help' explains them).")
 @click.option("--image-file", "image_file", metavar="NAME",
               help="Name of the raw image file, stored as given (default: FILE with .raw "
                    "instead of .add-cow); created if missing.")

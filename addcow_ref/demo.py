@@ -18,6 +18,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -256,4 +257,26 @@ def _narrate(shown_dir: str, run: Runner) -> int:
     click.secho(f"OK: {IMAGE_FILE} equals the guest disk (sha256 {raw_sha[:16]}...), "
                 f"and {BASE_DISK_NAME} is unchanged.", fg="green", bold=True)
     _say(f"Try it by hand: cd {shlex.quote(shown_dir)} && addcow --help")
+    hint = path_hint()
+    if hint:
+        _say(hint)
     return 0
+
+
+def path_hint() -> str | None:
+    """How to put this installation's ``addcow`` on PATH, when the shell would not find it.
+
+    The README installs into ``.venv`` without activating it, so the printed ``addcow ...``
+    commands would otherwise fail (or run another installation) when replayed by hand.
+    """
+    scripts = sysconfig.get_path("scripts")
+    ours = os.path.join(scripts, "addcow")
+    found = shutil.which("addcow")
+    if found is not None and os.path.realpath(found) == os.path.realpath(ours):
+        return None
+    activate = os.path.join(scripts, "activate")
+    if os.path.isfile(activate):
+        how = f". {shlex.quote(activate)}"
+    else:
+        how = f"export PATH={shlex.quote(scripts)}:$PATH"
+    return f"(The commands above use this installation's addcow; first run: {how})"

@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 
 from addcow_ref.cli import EX_USAGE, cli, default_image_name, main, parse_resize
 from addcow_ref.constants import MAGIC
+from addcow_ref.errors import AddCowError
 from addcow_ref.model import HeaderV1
 
 CLUSTER = 1 << 16
@@ -478,3 +479,53 @@ def test_upgrade_of_a_foreign_file_fails_and_leaves_it(tmp_path: Path) -> None:
     path.write_bytes(b"\x01" * 3000)
     assert_one_line_error(run("upgrade", path), "junk.add-cow")
     assert path.read_bytes() == b"\x01" * 3000
+
+
+# --------------------------------------------------------------------------- error mapping
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "needles"),
+    [
+        (OSError(5, "Input/output error"), 1, ["vm.add-cow", "Input/output error"]),
+        (PermissionError(13, "Permission denied", "/srv/vm.raw"), 1,
+         ["/srv/vm.raw", "Permission denied"]),
+        (AddCowError("bitmap byte is odd", offset=0x1000, rule_id="BMP-PADDING"), 1,
+         ["vm.add-cow: byte 0x1000", "[BMP-PADDING]"]),
+    ],
+)
+def test_failures_inside_the_library_become_one_line_naming_the_file(
+    monkeypatch: pytest.MonkeyPatch, exc: BaseException, code: int, needles: list[str]
+) -> None:
+    import addcow_ref
+
+    def boom(path: object, mode: str = "r") -> None:
+        raise exc
+
+    monkeypatch.setattr(addcow_ref, "open_image", boom)
+    err = assert_one_line_error(run("info", "vm.add-cow"), *needles, code=code)
+    assert err.startswith("addcow: ")
+
+
+def test_a_bug_is_not_disguised_as_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import addcow_ref
+
+    def bug(path: object, mode: str = "r") -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(addcow_ref, "open_image", bug)
+    with pytest.raises(ZeroDivisionError):
+        run("info", "vm.add-cow")
+
+
+def test_interrupt_exits_130_without_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import addcow_ref
+
+    def interrupted(path: object, mode: str = "r") -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(addcow_ref, "open_image", interrupted)
+    result = run("hydrate", "-p", "vm.add-cow")
+    assert result.exit_code == 130
+    # click ends the terminal's "^C" line first, then our one line.
+    assert result.stderr.lstrip("\n") == "addcow: interrupted\n"

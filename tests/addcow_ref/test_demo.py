@@ -109,3 +109,21 @@ def test_installed_script_runs_the_demo_and_its_commands_replay(tmp_path: Path) 
     raw = (replay / IMAGE_FILE).read_bytes()
     assert raw == (tmp_path / "out" / IMAGE_FILE).read_bytes()
     assert raw[: len(base_disk())] == expected_guest()
+
+
+def test_path_hint_only_when_the_shell_would_miss_this_addcow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sysconfig
+
+    from addcow_ref.demo import path_hint
+
+    scripts = sysconfig.get_path("scripts")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    hint = path_hint()
+    assert hint is not None
+    assert scripts in hint
+    if not os.path.exists(os.path.join(scripts, "addcow")):
+        pytest.skip("addcow is not installed as a script of this interpreter")
+    monkeypatch.setenv("PATH", scripts)
+    assert path_hint() is None
