@@ -24,8 +24,8 @@ from pathlib import Path
 from addcow_ref.constants import DEFAULT_BITMAP_OFFSET, HEADER_LENGTH_V2, MAGIC, VERSION_2
 from addcow_ref.model import bitmap_length_for, build_header, cluster_count_for
 
-__all__ = ["BIG_SPARSE_DIR", "addcow_image", "cached", "human_size", "qcow2_overlay",
-           "sparse_file"]
+__all__ = ["BIG_SPARSE_DIR", "addcow_image", "cached", "data_file", "human_size",
+           "qcow2_overlay", "sparse_file"]
 
 BIG_SPARSE_DIR = Path(os.environ.get("ADDCOW_BENCH_SPARSE", "/dev/shm/addcow-bench"))
 _CHUNK = 16 << 20
@@ -99,15 +99,27 @@ def _bitmap_chunks(nbytes: int, fill: str, seed: int) -> Iterator[bytes]:
         done += n
 
 
+def data_file(path: Path, size: int, seed: int) -> Path:
+    """A file of ``size`` bytes of real (non-hole) data, so that reads hit the page cache the
+    way a used disk does rather than the kernel's zero-fill of a hole."""
+    block = random.Random(seed).randbytes(1 << 20)
+    with open(path, "wb") as f:
+        for off in range(0, size, len(block)):
+            f.write(block[:min(len(block), size - off)])
+    return path
+
+
 def addcow_image(cache: str | Path, virtual_size: int, *, cluster_bits: int = 16,
-                 fill: str = "random", backing: bool = True, seed: int = 1) -> Path:
-    """A v2 add-cow file ``img.addcow`` with a sparse raw image ``img.raw`` and, when
-    ``backing``, a sparse raw backing file ``base.raw`` of the same size.
+                 fill: str = "random", backing: bool = True, seed: int = 1,
+                 data: bool = False) -> Path:
+    """A v2 add-cow file ``img.addcow`` with a raw image ``img.raw`` and, when ``backing``, a
+    raw backing file ``base.raw`` of the same size; both sparse unless ``data``.
 
     Written straight from the schema rather than through ``addcow_ref.create`` so that the
     fixture costs the same whatever the library's speed, and so that the bitmap can be filled.
     """
-    key = f"addcow-{virtual_size}-c{cluster_bits}-{fill}-s{seed}-{'b' if backing else 'nb'}"
+    key = (f"addcow-{virtual_size}-c{cluster_bits}-{fill}-s{seed}-{'b' if backing else 'nb'}"
+           f"{'-data' if data else ''}")
 
     def build(d: Path) -> None:
         image, base = b"img.raw", b"base.raw"
@@ -136,9 +148,14 @@ def addcow_image(cache: str | Path, virtual_size: int, *, cluster_bits: int = 16
                     # Padding bits past the last cluster must be 0 (rule BMP-PADDING).
                     chunk = chunk[:-1] + bytes([chunk[-1] & ((1 << used) - 1)])
                 f.write(chunk)
-        sparse_file(d / "img.raw", virtual_size)
-        if backing:
-            sparse_file(d / "base.raw", virtual_size)
+        if data:
+            data_file(d / "img.raw", virtual_size, seed + 1)
+            if backing:
+                data_file(d / "base.raw", virtual_size, seed + 2)
+        else:
+            sparse_file(d / "img.raw", virtual_size)
+            if backing:
+                sparse_file(d / "base.raw", virtual_size)
         tmp.rename(d / "img.addcow")
 
     return cached(cache, key, build) / "img.addcow"

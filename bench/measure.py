@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Row", "Stats", "constant", "interleave", "loglog_slope", "run_process", "self_peak_rss"]
+__all__ = ["Row", "Stats", "constant", "interleave", "interleave_timed", "loglog_slope",
+           "run_process", "self_peak_rss"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +117,21 @@ def interleave(subject: Callable[[], Any], baseline: Callable[[], Any],
     return Stats(tuple(s)), Stats(tuple(b))
 
 
+def interleave_timed(subject: Callable[[], float], baseline: Callable[[], float],
+                     repeats: int) -> tuple[Stats, Stats]:
+    """Like ``interleave`` for callables that time themselves (returning seconds), so that a
+    per-run setup such as creating a fresh overlay stays out of the measurement."""
+    s: list[float] = []
+    b: list[float] = []
+    for i in range(repeats):
+        pair = [(subject, s), (baseline, b)]
+        if i % 2:
+            pair.reverse()
+        for fn, out in pair:
+            out.append(fn())
+    return Stats(tuple(s)), Stats(tuple(b))
+
+
 def run_process(argv: Sequence[str], *, timeout: float = 3600.0,
                 check_codes: Sequence[int] = (0,), **kw: Any) -> tuple[float, int]:
     """Run a command; return (wall seconds, peak RSS in KiB of that child alone).
@@ -127,7 +143,8 @@ def run_process(argv: Sequence[str], *, timeout: float = 3600.0,
     # we poll wait4, and hang.
     with tempfile.TemporaryFile() as errf:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=errf, **kw)
+        out = kw.pop("stdout", subprocess.DEVNULL)
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=errf, **kw)
         deadline = t0 + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
