@@ -1,0 +1,148 @@
+"""The ``addcow serve`` process itself: what it advertises, how it stops, what it refuses."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import addcow_ref
+
+from . import images, tools
+from .conftest import SERVE, Server
+
+pytestmark = pytest.mark.interop
+
+MiB = images.MiB
+
+
+def nbdinfo(uri: str) -> dict[str, object]:
+    doc = json.loads(tools.run(["nbdinfo", "--json", uri]).stdout)
+    exports = doc["exports"]
+    assert len(exports) == 1
+    return {**doc, **exports[0]}
+
+
+def test_advertised_capabilities(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    tools.need("nbdinfo")
+    disk = images.overlay(tmp_path, size=3 * MiB)
+    info = nbdinfo(serve(disk.path).uri)
+    assert info["export-size"] == 3 * MiB
+    assert info["is_read_only"] is False
+    assert info["can_flush"] is True
+    assert info["can_multi_conn"] is True
+    assert info["can_trim"] is False
+    assert "base:allocation" in info["contexts"]  # type: ignore[operator]
+
+    ro = nbdinfo(serve(disk.path, readonly=True).uri)
+    assert ro["is_read_only"] is True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly_and_leaves_a_conforming_image(
+        tmp_path: Path, serve: Callable[..., Server], sig: int) -> None:
+    tools.need("qemu-io")
+    disk = images.overlay(tmp_path, size=2 * MiB)
+    server = serve(disk.path)
+    c = disk.cluster_size
+    # qemu-io flushes when it exits; the second client's writes are left to the server's
+    # close/cleanup to make durable.
+    tools.qemu_io(server.uri, [f"write -P 0x31 {c - 100} 300"])
+    tools.qemu_io(server.uri, [f"write -P 0x32 {7 * c + 1} 5"])
+    assert server.stop(sig) == 0
+    assert server.socket is not None
+    assert not server.socket.exists()
+    tools.assert_conforming(disk.path)
+    disk.oracle.write(c - 100, b"\x31" * 300)
+    disk.oracle.write(7 * c + 1, b"\x32" * 5)
+    with addcow_ref.open_image(str(disk.path)) as img:
+        assert img.read(0, disk.size) == bytes(disk.oracle.data)
+        assert img.info()["allocated_clusters"] == 3
+
+
+def test_readonly_refuses_writes_and_changes_nothing(
+        tmp_path: Path, serve: Callable[..., Server]) -> None:
+    tools.need("qemu-io")
+    disk = images.overlay(tmp_path, size=MiB)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    server = serve(disk.path, readonly=True)
+    # The export is flagged read-only: a client cannot even open it for writing.
+    proc = tools.qemu_io(server.uri, ["write -P 0x55 0 4096"], ok=(1,))
+    assert "Permission denied" in proc.stderr or "read-only" in proc.stderr, proc.stderr
+    tools.qemu_io(server.uri, tools.read_checks(disk.oracle.data, 0, 8192), readonly=True)
+    assert server.stop() == 0
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()
+             if p.is_file() and p.name in before}
+    assert after == before
+
+
+def test_v1_needs_readonly(tmp_path: Path) -> None:
+    """A v1 image opened read-write is refused at startup, with the library's reason."""
+    tools.need("nbdkit")
+    disk = images.v1_image(tmp_path)
+    proc = subprocess.run([*SERVE, str(disk.path), "--socket", str(tmp_path / "s.sock")],
+                          capture_output=True, text=True, timeout=tools.TIMEOUT, check=False)
+    assert proc.returncode != 0
+    assert proc.stdout == ""  # no URI was announced
+    assert "v1" in proc.stderr.lower() or "read-only" in proc.stderr.lower(), proc.stderr
+
+
+def test_bad_image_fails_at_startup(tmp_path: Path) -> None:
+    tools.need("nbdkit")
+    bad = tmp_path / "bad.add-cow"
+    bad.write_bytes(b"NOT AN ADD-COW FILE" * 100)
+    proc = subprocess.run([*SERVE, str(bad), "--socket", str(tmp_path / "s.sock")],
+                          capture_output=True, text=True, timeout=tools.TIMEOUT, check=False)
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    assert "magic" in proc.stderr.lower(), proc.stderr
+
+
+def test_socket_and_port_are_exclusive(tmp_path: Path) -> None:
+    disk = images.overlay(tmp_path, size=MiB, backing_size=0)
+    proc = subprocess.run([*SERVE, str(disk.path), "--socket", str(tmp_path / "s"),
+                           "--port", "10809"], capture_output=True, text=True,
+                          timeout=tools.TIMEOUT, check=False)
+    assert proc.returncode == 2
+    assert "mutually exclusive" in proc.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses of listening TCP sockets on ``port``, from /proc/net/tcp{,6}."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            addr, hexport = fields[1].rsplit(":", 1)
+            if int(hexport, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                found.add(addr)
+    return found
+
+
+def test_port_listens_on_loopback_only(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    tools.need("nbdinfo")
+    disk = images.overlay(tmp_path, size=MiB)
+    port = _free_port()
+    server = serve(disk.path, port=port)
+    assert server.uri == f"nbd://localhost:{port}"
+    assert nbdinfo(server.uri)["export-size"] == MiB
+    addresses = _listening_addresses(port)
+    loopback = {"0100007F", "00000000000000000000000001000000"}
+    assert addresses, f"nothing listens on port {port}"
+    assert addresses <= loopback, addresses
+    assert server.stop() == 0
