@@ -38,6 +38,7 @@ from .constants import (
 from .errors import AddCowError
 from .humanize import format_size, parse_size
 from .model import read_version
+from .serve import serve
 
 __all__ = ["EX_FAILURE", "EX_INTERRUPTED", "EX_OK", "EX_USAGE", "UserError", "cli", "main"]
 
@@ -419,7 +420,7 @@ def render_info(path: str, info: dict[str, Any]) -> str:
     if info.get("bitmap_offset") is not None:
         lines.append(f"bitmap offset: {info['bitmap_offset']} (0x{int(info['bitmap_offset']):x})")
     for key, flags in _FEATURE_CLASSES.items():
-        if key in info:
+        if key in info and info["version"] != 1:  # v1 has no feature words
             names = feature_names(info[key], flags)
             lines.append(f"{key.replace('_', ' ')}: {', '.join(names) if names else 'none'}")
     return "\n".join(lines)
@@ -750,6 +751,11 @@ def demo(force: bool, directory: str) -> None:
     code = run_demo(directory, force=force, run=main)
     if code:
         raise click.exceptions.Exit(code)
+
+
+# --------------------------------------------------------------------------- serve
+
+cli.add_command(serve)
 
 
 # --------------------------------------------------------------------------- entry point

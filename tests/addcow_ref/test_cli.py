@@ -80,7 +80,7 @@ def test_help_lists_every_subcommand() -> None:
     result = run("--help")
     assert result.exit_code == 0
     for name in ("create", "info", "map", "read", "write", "resize", "hydrate", "upgrade",
-                 "demo"):
+                 "demo", "serve"):
         assert name in result.stdout
 
 
@@ -113,6 +113,13 @@ def test_usage_errors_exit_64_in_one_line(
     result = run(*args)
     assert_one_line_error(result, code=EX_USAGE)
     assert not (tmp_path / "x.add-cow").exists()
+
+
+def test_serve_is_registered_and_follows_the_usage_convention() -> None:
+    result = run("serve", "--help")
+    assert result.exit_code == 0
+    assert "NBD" in result.stdout
+    assert_one_line_error(run("serve"), "IMAGE", code=EX_USAGE)
 
 
 def test_no_subcommand_shows_help_as_a_usage_error() -> None:
@@ -458,6 +465,9 @@ def test_upgrade_v1_to_v2(tmp_path: Path, base: tuple[Path, bytes]) -> None:
     info = json_of("info", "--output=json", path)
     assert isinstance(info, dict)
     assert info["version"] == 1
+    human = run("info", path).stdout
+    assert "version: 1" in human
+    assert "features" not in human
     # v1 images are read-only.
     assert_one_line_error(run("write", "--pattern", "1", "--length", "1", path), "v1.add-cow")
     result = run("upgrade", path)
