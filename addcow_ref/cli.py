@@ -112,7 +112,7 @@ def _about(path: str) -> Iterator[None]:
     try:
         yield
     except AddCowError as e:
-        if e.file is None:
+        if e.file is None or e.file.startswith("<"):  # None or a placeholder like "<image>"
             e.file = path
         raise
     except OSError as e:

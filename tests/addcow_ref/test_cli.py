@@ -244,9 +244,14 @@ def test_create_help_option_lists_options(tmp_path: Path) -> None:
     assert not (tmp_path / "x.add-cow").exists()
 
 
-def test_create_refused_by_the_library_names_the_rule(tmp_path: Path) -> None:
+def test_create_refused_by_the_library_names_file_field_and_rule(tmp_path: Path) -> None:
     result = run("create", "-o", "cluster_bits=30", tmp_path / "x.add-cow", "1M")
-    assert_one_line_error(result, "HDR-CLUSTER-BITS")
+    assert_one_line_error(result, "x.add-cow", "HDR-CLUSTER-BITS")
+    result = run("create", "-o", "bitmap_offset=100", tmp_path / "x.add-cow", "1M")
+    err = assert_one_line_error(result, "x.add-cow", "bitmap_offset", "HDR-BITMAP-OFFSET")
+    assert "<" not in err
+    result = run("create", tmp_path / "x.add-cow", "1000")
+    assert_one_line_error(result, "x.add-cow", "HDR-VIRTUAL-SIZE-ALIGN")
 
 
 def test_create_with_backing_defaults_to_its_size_and_info_human(
