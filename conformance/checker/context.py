@@ -156,7 +156,10 @@ class CheckContext:
         if offset < 0 or length <= 0 or offset >= self.file_size:
             return b""
         length = min(length, self.file_size - offset)
-        out = bytearray()
+        data = os.pread(self.fd, length, offset)
+        if len(data) == length or not data:
+            return data
+        out = bytearray(data)
         while len(out) < length:
             data = os.pread(self.fd, length - len(out), offset + len(out))
             if not data:

@@ -1,0 +1,113 @@
+"""Hostile headers: huge claimed sizes and offsets cost neither time nor memory, and bitmap scans
+stay flat in memory whatever the bitmap's size (issue 4, "Any input is safe")."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from addcow_ref.rules import all_rules
+from conformance.checker import CheckOptions, Report, check_file
+
+from .images import pristine_v2, set_field
+
+MiB = 1 << 20
+
+
+def checked_with_peak(path: Path, options: CheckOptions | None = None) -> tuple[Report, int]:
+    tracemalloc.start()
+    try:
+        report = check_file(path, options)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return report, peak
+
+
+def assert_sane(report: Report) -> None:
+    assert report.error is None
+    assert report.internal_errors == []
+    assert report.exit_code in (0, 2, 3)
+    for f in report.findings:
+        assert f.rule in all_rules()
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("virtual_size", 1 << 62), ("virtual_size", (1 << 64) - 512), ("bitmap_offset", 1 << 63),
+    ("bitmap_offset", (1 << 64) - 4096), ("header_length", (1 << 32) - 1),
+    ("image_name_offset", (1 << 32) - 16), ("image_name_length", (1 << 32) - 1),
+    ("backing_name_offset", (1 << 32) - 1), ("backing_name_length", (1 << 32) - 1),
+    ("cluster_bits", 0), ("cluster_bits", (1 << 32) - 1), ("version", 0)],
+    ids=lambda v: str(v))
+def test_extreme_field_values_are_cheap(name: str, value: int, tmp_path: Path) -> None:
+    s = pristine_v2(tmp_path)
+    set_field(s.addcow, name, value)
+    report, peak = checked_with_peak(s.addcow)
+    assert_sane(report)
+    assert report.exit_code == 2
+    assert peak < 8 * MiB
+
+
+def test_names_past_eof_are_reported_not_read(tmp_path: Path) -> None:
+    s = pristine_v2(tmp_path)
+    set_field(s.addcow, "bitmap_offset", 1 << 40)  # name area and bitmap are not in the file
+    set_field(s.addcow, "image_name_offset", 1 << 31)
+    report, peak = checked_with_peak(s.addcow)
+    assert_sane(report)
+    assert "BMP-LENGTH" in report.rule_ids
+    assert peak < 8 * MiB
+
+
+def test_big_bitmap_scan_is_streamed_in_flat_memory(tmp_path: Path) -> None:
+    # 32 MiB of bitmap (a 128 GiB disk at 512-byte clusters) in a sparse file; chunks of 1 MiB.
+    size = 128 << 30
+    s = pristine_v2(tmp_path, virtual_size=size, cluster_bits=9, backing=False, bitmap=b"")
+    os.truncate(s.addcow, 4096 + 32 * MiB)
+    os.truncate(tmp_path / "image.raw", size)
+    report, peak = checked_with_peak(s.addcow)
+    assert report.rule_ids == []
+    assert report.facts["bitmap_length"] == 32 * MiB
+    assert report.facts["allocated_clusters"] == 0
+    assert peak < 8 * MiB
+
+
+def test_all_allocated_finds_a_zero_bit_deep_in_a_big_bitmap(tmp_path: Path) -> None:
+    clusters = 8 * 3 * MiB + 5  # three full chunks and a partial byte
+    s = pristine_v2(tmp_path, virtual_size=clusters << 9, cluster_bits=9, backing=False,
+                    bitmap=b"", compatible_features=1)
+    ones = bytearray(b"\xff" * (3 * MiB) + b"\x1f")
+    hole = 8 * (2 * MiB + 12345) + 3
+    ones[hole // 8] &= ~(1 << (hole % 8)) & 0xFF
+    with open(s.addcow, "ab") as f:
+        f.write(ones)
+    report = check_file(s.addcow)
+    assert report.rule_ids == ["FEAT-ALL-ALLOCATED"]
+    assert f"the first for cluster {hole}" in report.findings[0].message
+    assert report.facts["allocated_clusters"] == clusters - 1
+
+
+def test_image_named_as_a_fifo_is_not_opened(tmp_path: Path) -> None:
+    s = pristine_v2(tmp_path, image_name=b"fifo")
+    (tmp_path / "fifo").unlink()
+    os.mkfifo(tmp_path / "fifo")
+    report = check_file(s.addcow)
+    assert report.rule_ids == ["IMG-EXISTS"]
+    assert "FIFO" in report.findings[0].message
+
+
+def test_backing_named_as_a_directory_is_a_format_error(tmp_path: Path) -> None:
+    s = pristine_v2(tmp_path, backing_name=b"sub")
+    (tmp_path / "sub").unlink()
+    (tmp_path / "sub").mkdir()
+    report = check_file(s.addcow)
+    assert report.rule_ids == ["BACK-FORMAT"]
+
+
+def test_absolute_names_are_used_as_is(tmp_path: Path) -> None:
+    s = pristine_v2(tmp_path / "a", image_name=str(tmp_path / "a" / "abs.raw").encode())
+    report = check_file(s.addcow)
+    assert report.findings == []
+    assert report.facts["image_file"] == str(tmp_path / "a" / "abs.raw")
