@@ -17,6 +17,7 @@ the same minor version only if a dependency ships compiled code; ours are pure P
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.metadata
 import os
 import re
@@ -237,22 +238,29 @@ def run_server(
         cmd = server_command(image, pidfile=Path(private) / "nbdkit.pid",
                              socket_path=socket_path, port=port, readonly=readonly,
                              nbdkit=nbdkit, threads=threads, verbose=verbose)
-        proc = subprocess.Popen(cmd.argv, env=plugin_environment(), stdin=subprocess.DEVNULL)
-        with _forwarded_signals(proc):
-            try:
-                _wait_ready(proc, cmd.pidfile, READY_TIMEOUT)
-                click.echo(cmd.uri)
-                sys.stdout.flush()
-                return proc.wait()
-            finally:
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(STOP_TIMEOUT)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
-                _remove_socket(socket_path)
+        with _image_lock(image, readonly):
+            return _supervise(cmd, socket_path)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _supervise(cmd: ServerCommand, socket_path: Path | None) -> int:
+    """Run nbdkit, announce the URI once it is ready, and wait for it to exit."""
+    proc = subprocess.Popen(cmd.argv, env=plugin_environment(), stdin=subprocess.DEVNULL)
+    with _forwarded_signals(proc):
+        try:
+            _wait_ready(proc, cmd.pidfile, READY_TIMEOUT)
+            click.echo(cmd.uri)
+            sys.stdout.flush()
+            return proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            _remove_socket(socket_path)
 
 
 def _clear_stale_socket(path: Path) -> None:
@@ -280,6 +288,24 @@ def _remove_socket(path: Path | None) -> None:
         with contextlib.suppress(OSError):
             if stat.S_ISSOCK(path.lstat().st_mode):
                 path.unlink()
+
+
+@contextlib.contextmanager
+def _image_lock(image: Path, readonly: bool) -> Iterator[None]:
+    """Hold a ``flock`` on the add-cow file while serving: exclusive for a writable server,
+    shared for a read-only one. Two servers writing one image would each cache their own
+    bitmap and lose each other's bits; this makes a second ``addcow serve`` refuse instead.
+    (Advisory only: the library itself takes no lock, like ``qemu-img`` with ``-U``.)"""
+    fd = os.open(image, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if readonly else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ServeError(f"{image} is already served by another addcow serve (a writable "
+                             "server excludes every other)") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _free_loopback(port: int) -> None:

@@ -82,6 +82,7 @@ def start_server(image: Path, workdir: Path, *, readonly: bool = False,
     if not line:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
         pytest.fail(f"addcow serve did not print a URI within {READY_TIMEOUT} s "
                     f"(status {proc.returncode}); log:\n{log.read_text()[-3000:]}",
                     pytrace=False)

@@ -31,13 +31,15 @@ def nbdinfo(uri: str) -> dict[str, object]:
 def test_advertised_capabilities(tmp_path: Path, serve: Callable[..., Server]) -> None:
     tools.need("nbdinfo")
     disk = images.overlay(tmp_path, size=3 * MiB)
-    info = nbdinfo(serve(disk.path).uri)
+    server = serve(disk.path)
+    info = nbdinfo(server.uri)
     assert info["export-size"] == 3 * MiB
     assert info["is_read_only"] is False
     assert info["can_flush"] is True
     assert info["can_multi_conn"] is True
     assert info["can_trim"] is False
     assert "base:allocation" in info["contexts"]  # type: ignore[operator]
+    assert server.stop() == 0
 
     ro = nbdinfo(serve(disk.path, readonly=True).uri)
     assert ro["is_read_only"] is True
@@ -146,3 +148,34 @@ def test_port_listens_on_loopback_only(tmp_path: Path, serve: Callable[..., Serv
     assert addresses, f"nothing listens on port {port}"
     assert addresses <= loopback, addresses
     assert server.stop() == 0
+
+
+def test_one_writable_server_per_image(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    """Two writers would each cache their own bitmap; a second server is refused while a
+    writable one runs, and read-only servers can share an image."""
+    disk = images.overlay(tmp_path, size=MiB)
+    first = serve(disk.path)
+    proc = subprocess.run([*SERVE, str(disk.path), "--socket", str(tmp_path / "second.sock"),
+                           "--readonly"], capture_output=True, text=True,
+                          timeout=tools.TIMEOUT, check=False)
+    assert proc.returncode == 1
+    assert "already served" in proc.stderr
+    assert proc.stdout == ""
+    assert first.stop() == 0
+    readers = [serve(disk.path, readonly=True) for _ in range(2)]
+    assert len({r.uri for r in readers}) == 2
+
+
+def test_stale_socket_is_replaced_and_live_one_refused(
+        tmp_path: Path, serve: Callable[..., Server]) -> None:
+    disk = images.overlay(tmp_path, size=MiB)
+    stale = tmp_path / "nbd0.sock"  # the name the fixture gives the first server
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(stale))  # bound, never listening, then closed: what a killed server leaves
+    server = serve(disk.path, readonly=True)
+    assert server.socket == stale
+    other = images.overlay(tmp_path, size=MiB, name="other")
+    proc = subprocess.run([*SERVE, str(other.path), "--socket", str(stale)],
+                          capture_output=True, text=True, timeout=tools.TIMEOUT, check=False)
+    assert proc.returncode == 1
+    assert "another server is listening" in proc.stderr
