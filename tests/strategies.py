@@ -1,0 +1,93 @@
+"""Hypothesis strategies for add-cow headers, derived from the schema's field table.
+
+Nothing here repeats a field name or width: integer fields range over exactly the values their
+width can hold and byte fields are exactly their size, as ``addcow_ref.layout.field_table`` says.
+A field added to or resized in ``addcow_ref.schema`` changes these strategies with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from construct import Struct
+from hypothesis import strategies as st
+
+from addcow_ref.constants import (
+    BITMAP_ALIGNMENT,
+    FORMAT_FIELD_LENGTH,
+    HEADER_LENGTH_V2,
+    MAGIC,
+    MAX_CLUSTER_BITS,
+    MAX_VIRTUAL_SIZE,
+    MIN_CLUSTER_BITS,
+    SECTOR_SIZE,
+    VERSION_2,
+)
+from addcow_ref.layout import FieldInfo, field_table
+from addcow_ref.schema import HEADER_V2
+
+__all__ = [
+    "conforming_header_v2_values",
+    "field_strategy",
+    "header_values",
+    "max_value",
+]
+
+
+def max_value(info: FieldInfo) -> int:
+    """The largest value an integer field's width can hold."""
+    return (1 << (8 * info.size)) - 1
+
+
+def field_strategy(info: FieldInfo) -> st.SearchStrategy[Any]:
+    """Every value the field's bytes can encode: any integer of its width, any bytes of its size."""
+    if info.is_integer:
+        return st.integers(min_value=0, max_value=max_value(info))
+    return st.binary(min_size=info.size, max_size=info.size)
+
+
+def header_values(struct: Struct) -> st.SearchStrategy[dict[str, Any]]:
+    """A value for every field of ``struct``: whatever the widths allow, conforming or not."""
+    return st.fixed_dictionaries({f.name: field_strategy(f) for f in field_table(struct)})
+
+
+def _padded(name: str) -> bytes:
+    return name.encode("ascii").ljust(FORMAT_FIELD_LENGTH, b"\0")
+
+
+@st.composite
+def conforming_header_v2_values(draw: st.DrawFn) -> dict[str, Any]:
+    """A v2 header that passes every single-field check of the schema, with consistent names.
+
+    Starts from :func:`header_values` so every field gets a value, then overrides the fields that
+    the spec constrains. The names sit at the start of the name area, image name first.
+    """
+    values = draw(header_values(HEADER_V2))
+    header_length = HEADER_LENGTH_V2 + 8 * draw(st.integers(0, 16))
+    image_len = draw(st.integers(1, 64))
+    has_backing = draw(st.booleans())
+    backing_len = draw(st.integers(1, 64)) if has_backing else 0
+    min_offset = header_length + image_len + backing_len
+    bitmap_offset = BITMAP_ALIGNMENT * draw(
+        st.integers(max(1, -(-min_offset // BITMAP_ALIGNMENT)), 16))
+    values.update(
+        magic=MAGIC,
+        version=VERSION_2,
+        header_length=header_length,
+        incompatible_features=0,
+        compatible_features=draw(st.sampled_from([0, 1])),
+        autoclear_features=0,
+        virtual_size=SECTOR_SIZE * draw(st.integers(0, MAX_VIRTUAL_SIZE // SECTOR_SIZE)),
+        bitmap_offset=bitmap_offset,
+        cluster_bits=draw(st.integers(MIN_CLUSTER_BITS, MAX_CLUSTER_BITS)),
+        reserved1=bytes(4),
+        image_name_offset=header_length,
+        image_name_length=image_len,
+        backing_name_offset=header_length + image_len if has_backing else 0,
+        backing_name_length=backing_len,
+        image_format=_padded("raw"),
+        backing_format=_padded(draw(st.sampled_from(["raw", "add-cow"]))) if has_backing
+        else bytes(FORMAT_FIELD_LENGTH),
+        reserved2=bytes(16),
+    )
+    return values

@@ -1,0 +1,192 @@
+"""The rendered spec agrees with its sources: the schema, the rule registry and the RFC 2119 rule.
+
+The site is built once per test session with the command of ``tox -e docs`` (``-W -n``: any
+warning fails), then the HTML is compared with ``addcow_ref.layout.field_table`` and
+``addcow_ref/rules.json``. Without Sphinx the build tests skip, unless ADDCOW_REQUIRE_TOOLS=1.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from addcow_ref.layout import field_table
+from addcow_ref.rules import all_rules
+from addcow_ref.schema import HEADER_V1, HEADER_V2
+
+from .conftest import ROOT
+
+SPEC = ROOT / "spec"
+DOCS = ROOT / "docs"
+
+#: RFC 2119 / RFC 8174 key words; they carry their special meaning only in capitals.
+KEYWORD_RE = re.compile(r"\b(MUST|REQUIRED|SHALL|SHOULD|RECOMMENDED|MAY|OPTIONAL)\b")
+#: The page that defines the key words may quote them.
+KEYWORD_EXEMPT = {"conventions.rst"}
+_DIRECTIVE_RE = re.compile(r"^(?P<indent> *)\.\. rule::")
+
+
+def _require(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        if os.environ.get("ADDCOW_REQUIRE_TOOLS") == "1":
+            pytest.fail(f"{module} is required (ADDCOW_REQUIRE_TOOLS=1); "
+                        "pip install -e '.[docs,test]'")
+        pytest.skip(f"{module} is not installed; pip install -e '.[docs,test]' to build the docs")
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the whole site once, exactly as ``tox -e docs`` does, into a temporary directory."""
+    for module in ("sphinx", "furo", "sphinx_click", "bs4"):
+        _require(module)
+    out = tmp_path_factory.mktemp("site")
+    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-b", "html",
+           "-d", str(out / "doctrees"), str(DOCS), str(out / "html")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          check=False)
+    assert proc.returncode == 0, (
+        f"sphinx-build -W -n failed (exit {proc.returncode}):\n{proc.stderr}\n{proc.stdout}")
+    return out / "html"
+
+
+def _soup(path: Path) -> Any:
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def _table_rows(site: Path, page: str, table_id: str) -> list[dict[str, str]]:
+    """The body rows of a generated field table, keyed by column header."""
+    table = _soup(site / page).find("table", id=table_id)
+    assert table is not None, f"{page} has no table #{table_id}"
+    headers = [th.get_text(" ", strip=True) for th in table.find("thead").find_all("th")]
+    rows = []
+    for tr in table.find("tbody").find_all("tr"):
+        cells = [td.get_text(" ", strip=True) for td in tr.find_all("td")]
+        rows.append(dict(zip(headers, cells, strict=True)))
+    return rows
+
+
+@pytest.mark.parametrize(("struct", "page", "table_id"), [
+    (HEADER_V2, "spec/header.html", "fields-header-v2"),
+    (HEADER_V1, "spec/legacy.html", "fields-header-v1"),
+], ids=["v2", "v1"])
+def test_field_table_in_the_html_is_the_schema(site: Path, struct: Any, page: str,
+                                                table_id: str) -> None:
+    rendered = [(r["Offset"], r["Size"], r["Field"]) for r in _table_rows(site, page, table_id)]
+    expected = [(str(f.offset), str(f.size), f.name) for f in field_table(struct)]
+    assert rendered == expected
+
+
+def test_field_table_cites_the_schemas_rules_with_links(site: Path) -> None:
+    table = _soup(site / "spec/header.html").find("table", id="fields-header-v2")
+    for info, tr in zip(field_table(HEADER_V2), table.find("tbody").find_all("tr"), strict=True):
+        links = tr.find("td", class_="addcow-col-rules").find_all("a")
+        assert [a.get_text(strip=True) for a in links] == list(info.rules)
+        for a, rule_id in zip(links, info.rules, strict=True):
+            assert a["href"].endswith(f"#rule-{rule_id.lower()}"), (info.name, a["href"])
+
+
+def test_layout_diagram_is_generated_from_the_schema(site: Path) -> None:
+    svg = _soup(site / "spec/header.html").find("svg", class_="addcow-layout")
+    assert svg is not None, "no byte-layout SVG on the header page"
+    drawn = {g["data-field"] for g in svg.find_all("g", attrs={"data-field": True})}
+    assert drawn == {f.name for f in field_table(HEADER_V2)}
+
+
+def test_every_rule_has_its_anchor_on_its_page(site: Path) -> None:
+    pages: dict[str, Any] = {}
+    for rule in all_rules().values():
+        soup = pages.setdefault(rule.page, _soup(site / f"{rule.page}.html"))
+        box = soup.find(id=rule.anchor)
+        assert box is not None, f"{rule.id}: no #{rule.anchor} in {rule.page}.html"
+        assert "addcow-rule" in box.get("class", []), rule.id
+        head = box.find(class_="addcow-rule-head").get_text(" ", strip=True)
+        for shown in (rule.id, rule.level, rule.severity):
+            assert shown in head, (rule.id, head)
+
+
+def test_rule_index_lists_every_rule_with_a_working_link(site: Path) -> None:
+    table = _soup(site / "rules.html").find("table", id="addcow-rule-index")
+    links = {}
+    for tr in table.find("tbody").find_all("tr"):
+        a = tr.find("a")
+        links[a.get_text(strip=True)] = a["href"]
+    rules = all_rules()
+    assert list(links) == sorted(rules)
+    for rule_id, href in links.items():
+        assert href == rules[rule_id].url_path, (rule_id, href)
+
+
+@pytest.mark.parametrize(("prog", "target"), [
+    ("addcow", "addcow_ref.cli:cli"),
+    ("addcow-check", "conformance.checker.cli:cli"),
+    ("addcow-conformance", "conformance.harness.cli:cli"),
+])
+def test_cli_reference_has_a_section_per_command(site: Path, prog: str, target: str) -> None:
+    """Each tool and each of its subcommands, read from the click definitions, has a section."""
+    import click
+
+    module, _, name = target.partition(":")
+    command = getattr(__import__(module, fromlist=[name]), name)
+    expected = {prog} | {f"{prog}-{sub}" for sub in getattr(command, "commands", {})}
+    soup = _soup(site / "cli.html")
+    missing = [sid for sid in sorted(expected) if soup.find("section", id=sid) is None]
+    assert isinstance(command, click.Command)
+    assert not missing, f"cli.html lacks sections {missing}"
+
+
+# --- The RFC 2119 rule: key words in capitals only inside rule boxes -------------------------
+
+
+def keywords_outside_rules(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, key word) of each capitalised key word outside a ``rule`` directive."""
+    inside_indent: int | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if inside_indent is not None:
+            if not line.strip() or len(line) - len(line.lstrip(" ")) > inside_indent:
+                continue
+            inside_indent = None
+        m = _DIRECTIVE_RE.match(line)
+        if m:
+            inside_indent = len(m.group("indent"))
+            continue
+        for word in KEYWORD_RE.findall(line):
+            yield number, word
+
+
+def test_the_keyword_scanner_sees_prose_and_skips_rule_bodies() -> None:
+    text = (
+        "Prose that MUST be flagged.\n\n"
+        ".. rule:: HDR-X\n   :level: SHOULD\n\n   Inside, a writer SHOULD do this.\n\n"
+        "   Still inside, it MAY.\n\n"
+        "Back outside: OPTIONAL, and must in lower case is fine.\n"
+        "  .. rule:: HDR-Y\n\n     nested MUST\n  SHALL after the nested block\n"
+    )
+    assert list(keywords_outside_rules(text)) == [
+        (1, "MUST"), (10, "OPTIONAL"), (14, "SHALL")]
+
+
+def test_the_exempt_page_is_the_one_that_defines_the_key_words() -> None:
+    for name in KEYWORD_EXEMPT:
+        text = (SPEC / name).read_text(encoding="utf-8")
+        assert ":rfc:`2119`" in text, name
+        assert ":rfc:`8174`" in text, name
+
+
+@pytest.mark.parametrize("path", sorted(p for p in SPEC.glob("*.rst")
+                                        if p.name not in KEYWORD_EXEMPT), ids=lambda p: p.name)
+def test_rfc2119_keywords_appear_only_inside_rules(path: Path) -> None:
+    found = list(keywords_outside_rules(path.read_text(encoding="utf-8")))
+    assert not found, (
+        f"{path.name}: key words in capitals outside a `.. rule::` block at "
+        + ", ".join(f"line {n} ({w})" for n, w in found)
+        + "; wrap the sentence in a rule with an ID, or write the word in lower case")
