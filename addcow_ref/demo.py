@@ -24,7 +24,7 @@ from pathlib import Path
 
 import click
 
-from .example_disk import BASE_DISK_NAME, write_base_disk
+from .example_disk import BASE_DISK_NAME, base_disk, write_base_disk
 
 __all__ = [
     "GREETING",
@@ -32,6 +32,8 @@ __all__ = [
     "IMAGE_FILE",
     "OVERLAY",
     "WRITES",
+    "expected_guest",
+    "path_hint",
     "run_demo",
 ]
 
@@ -86,6 +88,15 @@ def _run(run: Runner, argv: Sequence[str]) -> None:
     sys.stdout.flush()
     if code:
         raise _DemoFailed(code)
+
+
+def expected_guest() -> bytes:
+    """The guest disk the demo's writes must leave, computed from the example disk alone."""
+    model = bytearray(base_disk())
+    model[GREETING_OFFSET : GREETING_OFFSET + len(GREETING)] = GREETING
+    for offset, length, byte in WRITES:
+        model[offset : offset + length] = bytes([byte]) * length
+    return bytes(model)
 
 
 def _sha256_of_file(path: str) -> str:
@@ -230,6 +241,11 @@ def _narrate(shown_dir: str, run: Runner) -> int:
     _command(["addcow", "read", OVERLAY], " | sha256sum")
     guest_sha = _sha256_of_guest(OVERLAY)
     _say(f"{guest_sha}  -")
+    if guest_sha != hashlib.sha256(expected_guest()).hexdigest():
+        click.secho("MISMATCH: the guest disk is not the base disk with the writes above applied.",
+                    fg="red", bold=True, err=True)
+        return 1
+    _say("      = the base disk with exactly the writes above applied (computed independently)")
     _run(run, ["addcow", "hydrate", "-p", OVERLAY])
     _run(run, ["addcow", "map", OVERLAY])
 

@@ -127,3 +127,16 @@ def test_path_hint_only_when_the_shell_would_miss_this_addcow(
         pytest.skip("addcow is not installed as a script of this interpreter")
     monkeypatch.setenv("PATH", scripts)
     assert path_hint() is None
+
+
+def test_demo_fails_when_the_guest_disk_is_not_what_the_writes_make(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo checks its own claim, so a library that loses head/tail data cannot pass it."""
+    import addcow_ref.demo as demo
+
+    wrong = bytearray(base_disk())
+    wrong[0] ^= 1
+    monkeypatch.setattr(demo, "expected_guest", lambda: bytes(wrong))
+    assert main(["demo", str(tmp_path / "d")]) == 1
+    assert "MISMATCH" in capsys.readouterr().err
