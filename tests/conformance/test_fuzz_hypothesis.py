@@ -134,3 +134,17 @@ def test_arbitrary_bytes_always_get_a_checked_verdict(data: bytes) -> None:
         assert_trustworthy(report)
         if len(data) < 128:
             assert report.rule_ids == ["HDR-COMPLETE"]
+
+
+def test_atheris_target_accepts_its_seeds_and_garbage(tmp_path: Path) -> None:
+    from conformance import fuzz
+
+    fuzz.seed_corpus(tmp_path)
+    seeds = sorted(tmp_path.iterdir())
+    assert len(seeds) >= 3
+    for seed in seeds:
+        report = fuzz.check_bytes(seed.read_bytes())
+        assert isinstance(report, Report)
+        assert report.exit_code == 0, (seed.name, [f.message for f in report.findings])
+    for data in (b"", b"ADD_COW\xff", bytes(5000)):
+        fuzz.test_one_input(data)
