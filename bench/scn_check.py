@@ -120,7 +120,7 @@ def scaling(p: Params) -> list[Row]:
     check = _tool("addcow-check")
     addcow = _tool("addcow")
     cat = shutil.which("cat") or "/bin/cat"
-    sizes = ([16 << 20, 64 << 20, 256 << 20, GIB] if p.tiny
+    sizes = ([16 << 20, 256 << 20, GIB] if p.tiny
              else [GIB, 16 * GIB, 256 * GIB, TIB, 4 * TIB, 16 * TIB, 64 * TIB])
     out: dict[str, list[Row]] = {"check": [], "map": []}
     for size in sizes:

@@ -1,0 +1,184 @@
+"""Whole-process ``addcow-check`` against ``qemu-img check`` on 1 TiB images (issue 4).
+
+Subject: an add-cow image of 1 TiB at 64 KiB clusters (2 MiB bitmap, random, about half the
+bits set) over a sparse raw image file and a sparse raw backing file. Baseline: a 1 TiB qcow2
+overlay whose every cluster is mapped (``write -z`` over the whole disk in 1 GiB steps, all from
+one ``qemu-io`` process), so ``qemu-img check`` walks 16 Mi L2 entries. Both commands run as
+child processes, interleaved, several times in the same run; the report gives medians, their
+ratio and the peak RSS of each child (``os.wait4``'s rusage, per child, not the max over all).
+
+Target: addcow-check no slower than qemu-img check, and under 64 MiB of RSS.
+
+``python -m bench.check_vs_qemu [--repeats N] [--size-gib N] [--workdir DIR] [--json FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Measurement", "build_addcow", "build_qcow2", "measure", "run_benchmark"]
+
+GiB = 1 << 30
+CLUSTER_BITS = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """One child process: wall time, peak RSS in KiB and exit status."""
+
+    seconds: float
+    max_rss_kib: int
+    status: int
+
+
+def measure(argv: list[str]) -> Measurement:
+    """Run ``argv`` to completion with output discarded; time and rusage of that child only."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Measurement(elapsed, int(usage.ru_maxrss), proc.returncode)
+
+
+def _sparse(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        f.truncate(size)
+
+
+def build_addcow(directory: Path, size: int, seed: int = 42) -> Path:
+    """The subject image, created with the reference's ``create`` and given a random bitmap."""
+    from addcow_ref import create, open_image
+
+    _sparse(directory / "base.raw", size)
+    path = directory / "disk.add-cow"
+    create(str(path), size=size, image_file="disk.raw", backing_file="base.raw",
+           backing_format="raw", cluster_bits=CLUSTER_BITS)
+    with open_image(str(path)) as img:
+        bitmap_offset = int(img.header.bitmap_offset)
+        length = int(img.header.bitmap_length)
+    rng = random.Random(seed)
+    with open(path, "r+b") as f:
+        f.seek(bitmap_offset)
+        left = length
+        while left:
+            n = min(left, 1 << 20)
+            f.write(rng.randbytes(n))
+            left -= n
+    return path
+
+
+def build_qcow2(directory: Path, size: int) -> Path:
+    """The baseline overlay: every cluster mapped by ``write -z`` in 1 GiB steps, one qemu-io."""
+    base = directory / "base.raw"
+    if not base.exists():
+        _sparse(base, size)
+    path = directory / "top.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw",
+                    str(path), str(size)], check=True)
+    step = min(GiB, size)
+    commands: list[str] = []
+    for offset in range(0, size, step):
+        commands += ["-c", f"write -z {offset} {min(step, size - offset)}"]
+    subprocess.run(["qemu-io", "-f", "qcow2", *commands, str(path)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return path
+
+
+def _checker_argv(image: Path) -> list[str]:
+    # The console script itself, not a shell shim (pyenv's would add its own start-up time).
+    script = Path(sys.executable).parent / "addcow-check"
+    if script.exists():
+        return [str(script), str(image)]
+    return [sys.executable, "-m", "conformance.checker.cli", str(image)]
+
+
+def _summary(runs: list[Measurement]) -> dict[str, Any]:
+    return {
+        "median_s": statistics.median(m.seconds for m in runs),
+        "min_s": min(m.seconds for m in runs),
+        "max_s": max(m.seconds for m in runs),
+        "peak_rss_mib": max(m.max_rss_kib for m in runs) / 1024,
+        "statuses": sorted({m.status for m in runs}),
+        "runs_s": [round(m.seconds, 4) for m in runs],
+    }
+
+
+def run_benchmark(workdir: Path, *, size: int = 1 << 40, repeats: int = 5) -> dict[str, Any]:
+    """Build both images in ``workdir`` and time both checkers, interleaved."""
+    for tool in ("qemu-img", "qemu-io"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not installed (apt-get install qemu-utils)")
+    t0 = time.perf_counter()
+    addcow = build_addcow(workdir, size)
+    qcow2 = build_qcow2(workdir, size)
+    build_s = time.perf_counter() - t0
+    subject = _checker_argv(addcow)
+    baseline = ["qemu-img", "check", "-f", "qcow2", str(qcow2)]
+    measure(subject)  # warm the page cache for both before timing
+    measure(baseline)
+    ours: list[Measurement] = []
+    theirs: list[Measurement] = []
+    for _ in range(repeats):
+        ours.append(measure(subject))
+        theirs.append(measure(baseline))
+    a, q = _summary(ours), _summary(theirs)
+    return {
+        "virtual_size": size,
+        "cluster_size": 1 << CLUSTER_BITS,
+        "bitmap_bytes": (size >> CLUSTER_BITS) // 8,
+        "qcow2_file_bytes": qcow2.stat().st_size,
+        "build_s": build_s,
+        "repeats": repeats,
+        "addcow_check": a,
+        "qemu_img_check": q,
+        "time_ratio": a["median_s"] / q["median_s"],
+        "targets": {
+            "no_slower_than_qemu": a["median_s"] <= q["median_s"],
+            "rss_under_64_mib": a["peak_rss_mib"] < 64,
+        },
+        "commands": {"subject": subject, "baseline": baseline},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.check_vs_qemu", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--size-gib", type=int, default=1024, help="virtual size (default 1 TiB)")
+    ap.add_argument("--workdir", default=None, help="scratch directory (default: a temp dir)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="addcow-check-bench-", dir=args.workdir) as work:
+        result = run_benchmark(Path(work), size=args.size_gib * GiB, repeats=args.repeats)
+    a, q = result["addcow_check"], result["qemu_img_check"]
+    print(f"virtual size {result['virtual_size'] / GiB:.0f} GiB, "
+          f"bitmap {result['bitmap_bytes'] / (1 << 20):.1f} MiB, "
+          f"qcow2 metadata {result['qcow2_file_bytes'] / (1 << 20):.1f} MiB, "
+          f"built in {result['build_s']:.1f} s")
+    print(f"addcow-check    median {a['median_s']:.3f} s  peak RSS {a['peak_rss_mib']:.1f} MiB"
+          f"  exit {a['statuses']}")
+    print(f"qemu-img check  median {q['median_s']:.3f} s  peak RSS {q['peak_rss_mib']:.1f} MiB"
+          f"  exit {q['statuses']}")
+    print(f"ratio addcow-check / qemu-img check: {result['time_ratio']:.2f} "
+          f"(targets: {result['targets']})")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0 if all(result["targets"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
