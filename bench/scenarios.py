@@ -6,7 +6,7 @@ import random
 
 from addcow_ref import bitmap
 
-from . import scn_check, scn_conformance, scn_io  # noqa: F401  (they register scenarios)
+from . import scn_check, scn_conformance, scn_io, scn_nbd  # noqa: F401  (they register scenarios)
 from .measure import Row, interleave
 from .registry import Params, scenario
 
