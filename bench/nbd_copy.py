@@ -13,7 +13,8 @@ ratio is the cost of the add-cow layer plus Python, as a client sees it.
   sparse raw file served by ``nbdkit file``.
 
 Servers start outside the timed region; each timed run is one nbdcopy process with its default
-connections and requests in flight (multi-conn is advertised by both servers).
+connections and requests in flight (multi-conn is advertised by both servers). The benchmark
+runner's ``nbd-copy`` scenario (``scn_nbd.py``) calls ``measure`` and judges the ratios.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ from typing import Any
 
 import addcow_ref
 
-from .measure import Row, Stats
-from .registry import Params, scenario
+from .measure import Stats
 
 __all__ = ["Throughput", "main", "measure"]
 
@@ -201,19 +201,6 @@ def measure(size: int = 1024 * MiB, repeats: int = 3, workdir: str | None = None
         Throughput("read", size, Stats(tuple(reads["addcow"])), Stats(tuple(reads["file"]))),
         Throughput("write", size, Stats(tuple(writes["addcow"])), Stats(tuple(writes["file"]))),
     ]
-
-
-@scenario("nbd-copy", "nbdcopy read/write through addcow serve vs nbdkit's file plugin",
-          needs=("nbdkit", "nbdcopy"))
-def nbd_copy(p: Params) -> list[Row]:
-    size = 16 * MiB if p.tiny else 1024 * MiB
-    rows = []
-    for t in measure(size, max(1, min(p.repeats, 3)), p.workdir):
-        rows.append(Row("nbd-copy", f"{t.direction} {size // MiB} MiB", "addcow serve",
-                        "nbdkit file", t.addcow_s, t.file_s, ">= 0.1x nbdkit file", 0.1,
-                        True, metric="MiB/s", extra={"addcow_mib_s": t.addcow_mib_s,
-                                                     "file_mib_s": t.file_mib_s}))
-    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
