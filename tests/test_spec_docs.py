@@ -144,6 +144,51 @@ def test_cli_reference_has_a_section_per_command(site: Path, prog: str, target: 
     assert not missing, f"cli.html lacks sections {missing}"
 
 
+def _rule_block(text: str, rule_id: str) -> str:
+    """The ``.. rule:: rule_id`` directive of ``text``, with its options and body."""
+    lines = text.splitlines()
+    start = lines.index(f".. rule:: {rule_id}")
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end].startswith(" ")):
+        end += 1
+    return "\n".join(lines[start:end]) + "\n"
+
+
+@pytest.mark.parametrize(("mutate", "complaint"), [
+    (lambda b: b, None),
+    (lambda b: b.replace(":severity: error", ":severity: warning"),
+     ":severity: is 'warning' here but 'error'"),
+    (lambda b: b.replace("MUST refuse", "MUST reject"), "text is"),
+    (lambda b: b.replace(":field: magic", ":field: version"), ":field: is 'version'"),
+], ids=["unchanged", "severity", "text", "field"])
+def test_a_rule_that_disagrees_with_rules_json_fails_the_build(
+        tmp_path: Path, mutate: Any, complaint: str | None) -> None:
+    """The extension compares each rule block with the registry the checker imports."""
+    _require("sphinx")
+    block = mutate(_rule_block((SPEC / "header.rst").read_text(encoding="utf-8"), "HDR-MAGIC"))
+    src = tmp_path / "src"
+    (src / "spec").mkdir(parents=True)
+    (src / "conf.py").write_text(
+        f"import sys\nsys.path[:0] = [{str(ROOT)!r}, {str(DOCS / '_ext')!r}]\n"
+        "extensions = ['addcow_spec']\n", encoding="utf-8")
+    (src / "index.rst").write_text("Index\n=====\n\n.. toctree::\n\n   spec/header\n",
+                                   encoding="utf-8")
+    (src / "spec" / "header.rst").write_text(f"Header\n======\n\n{block}", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         str(src), str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    disagreements = [line for line in proc.stderr.splitlines() if "disagrees with" in line]
+    if complaint is None:
+        assert disagreements == [], proc.stderr
+        # The other rules of rules.json are not rendered in this one-page site: still an error.
+        assert "no `rule` directive renders it" in proc.stderr
+    else:
+        assert proc.returncode != 0
+        assert any("HDR-MAGIC" in line and complaint in line for line in disagreements), (
+            proc.stderr)
+
+
 # --- The RFC 2119 rule: key words in capitals only inside rule boxes -------------------------
 
 
