@@ -1,0 +1,58 @@
+"""Shared helpers: building small images and checking a file against the spec's structural
+rules (header rules through ``addcow_ref.validate``, plus the bitmap padding and
+``all_allocated`` rules, which need the bitmap's contents)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import addcow_ref
+from addcow_ref.bitmap import count_ones, padding_mask
+from addcow_ref.constants import CompatibleFeature
+from addcow_ref.model import parse_header
+from addcow_ref.validate import header_violations
+
+
+def make_image(directory: Path, *, size: int, cluster_bits: int = 12,
+               backing: bytes | None = None, name: str = "disk") -> Path:
+    """``name.addcow`` over ``name.raw``, with ``name-base.raw`` holding ``backing`` if given."""
+    path = directory / f"{name}.addcow"
+    if backing is not None:
+        (directory / f"{name}-base.raw").write_bytes(backing)
+        addcow_ref.create(path, size=size, image_file=f"{name}.raw",
+                          backing_file=f"{name}-base.raw", backing_format="raw",
+                          cluster_bits=cluster_bits)
+    else:
+        addcow_ref.create(path, size=size, image_file=f"{name}.raw", cluster_bits=cluster_bits)
+    return path
+
+
+def check_valid(path: str | os.PathLike[str]) -> bytes:
+    """Assert the add-cow file breaks no error-severity rule; return its bitmap bytes."""
+    data = Path(path).read_bytes()
+    header = parse_header(data[:128])
+
+    def read_at(offset: int, length: int) -> bytes:
+        return data[offset:offset + length]
+
+    errors = [v for v in header_violations(header, read_at, len(data)) if v.severity == "error"]
+    assert not errors, errors
+    bo = int(header.bitmap_offset)
+    bitmap = data[bo:bo + header.bitmap_length]
+    assert len(bitmap) == header.bitmap_length
+    mask = padding_mask(header.cluster_count)
+    if bitmap:
+        assert bitmap[-1] & mask == 0, f"padding bits set: {bitmap[-1]:08b}"  # BMP-PADDING
+    if int(header.compatible_features) & CompatibleFeature.ALL_ALLOCATED:
+        assert count_ones(bitmap) == header.cluster_count  # FEAT-ALL-ALLOCATED
+    raw_path = Path(path).parent / os.fsdecode(
+        data[int(header.image_name_offset):int(header.image_name_offset)
+             + int(header.image_name_length)])
+    assert raw_path.stat().st_size >= int(header.virtual_size)  # IMG-SIZE
+    return bitmap
+
+
+def bitmap_clusters(bitmap: bytes, cluster_count: int) -> set[int]:
+    """The clusters whose bit is 1."""
+    return {i for i in range(cluster_count) if bitmap[i >> 3] >> (i & 7) & 1}
