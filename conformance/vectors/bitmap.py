@@ -45,13 +45,15 @@ def invalid() -> list[Vector]:
     out.append(refusal_vector(
         "bitmap/padding-bit-set", "11 clusters; bit 15 (past the last cluster) of the last "
         "bitmap byte is set", std_files(a.build(), image, backing), ["BMP-PADDING"],
-        [finding("BMP-PADDING", offset=4097, field=None)]))
+        [finding("BMP-PADDING", offset=4097, field="bitmap")],
+        requires=["bitmap-validation"]))
     a, image, backing = _base("padding-next", 11, {2, 10})
     a.bitmap = bytes([0x04, 0x04 | 0x08])
     out.append(refusal_vector(
         "bitmap/padding-first-bit-set", "11 clusters; bit 11, the first padding bit, is set",
         std_files(a.build(), image, backing), ["BMP-PADDING"],
-        [finding("BMP-PADDING", offset=4097, field=None)]))
+        [finding("BMP-PADDING", offset=4097, field="bitmap")],
+        requires=["bitmap-validation"]))
     a, image, backing = _base("short", 11, {2, 10})
     built = a.build()[:-1]
     out.append(refusal_vector(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from .builder import AddCow
+from .builder import AddCow, field_offset
 from .common import pattern, producer, read_vector, refusal_vector
 from .core import File, Vector, finding, info_v2, read_expect
 from .model import Disk
 
 CS_BITS = 12
 CS = 1 << CS_BITS
+BNO = field_offset("backing_name_offset")
 
 
 def _layer(a: AddCow, image: bytes, below: bytes | None) -> Disk:
@@ -31,7 +32,7 @@ def _chain_vector(vid: str, description: str, top_vs: int, mid_vs: int, base_len
              File("backing-image", "mid.raw", mid_image), File("backing", "base.raw", base)]
     return Vector(id=vid, description=description, kind="read", result="valid", files=files,
                   expect=read_expect(info_v2(top), disk), findings=[], exercises=exercises,
-                  requires=["info", "read", "map", "backing-add-cow"])
+                  requires=["info", "read", "map", "backing-chain"])
 
 
 @producer
@@ -71,20 +72,20 @@ def broken() -> list[Vector]:
         "chains/backing-missing", "The backing file missing.raw does not exist and cluster 1 "
         "is unallocated", [File("add-cow", "image.add-cow", a.build()),
                            File("image", "image.raw", image)], ["BACK-EXISTS"],
-        [finding("BACK-EXISTS", offset=None, field="backing_name_offset")]))
+        [finding("BACK-EXISTS", offset=BNO, field="backing_name_offset")]))
     a, image, backing = _simple("fmt", backing_format="add-cow")
     out.append(refusal_vector(
         "chains/backing-format-mismatch", "backing_format is add-cow but backing.raw holds raw "
         "data", [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image),
                  File("backing", "backing.raw", backing)], ["BACK-FORMAT"],
-        [finding("BACK-FORMAT", offset=None, field="backing_format")],
-        requires=["backing-add-cow"]))
+        [finding("BACK-FORMAT", offset=field_offset("backing_format"), field="backing_format")],
+        requires=["backing-chain"]))
     a, image, _ = _simple("self", backing_name=b"image.add-cow", backing_format="add-cow")
     out.append(refusal_vector(
         "chains/self-loop", "The image names itself as its add-cow backing file",
         [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image)],
-        ["BACK-LOOP"], [finding("BACK-LOOP", offset=None, field="backing_name_offset")],
-        requires=["backing-add-cow"]))
+        ["BACK-LOOP"], [finding("BACK-LOOP", offset=BNO, field="backing_name_offset")],
+        requires=["backing-chain"]))
     a, image, _ = _simple("two", backing_name=b"other.add-cow", backing_format="add-cow")
     b = AddCow(virtual_size=2 * CS, cluster_bits=CS_BITS, image_name=b"other.raw",
                backing_name=b"image.add-cow", backing_format="add-cow", bits={1})
@@ -93,8 +94,8 @@ def broken() -> list[Vector]:
         [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image),
          File("backing", "other.add-cow", b.build()),
          File("backing-image", "other.raw", pattern("chains/two:other", 2 * CS))],
-        ["BACK-LOOP"], [finding("BACK-LOOP", offset=None, field="backing_name_offset")],
-        requires=["backing-add-cow"]))
+        ["BACK-LOOP"], [finding("BACK-LOOP", offset=BNO, field="backing_name_offset")],
+        requires=["backing-chain"]))
     return out
 
 
@@ -126,10 +127,10 @@ def depth() -> list[Vector]:
         "allowed), then a raw base: every read goes through all of them",
         kind="read", result="valid", files=files, expect=read_expect(info_v2(top), disk),
         findings=[], exercises=["BACK-DEPTH", "BACK-LOOP"],
-        requires=["info", "read", "map", "backing-add-cow"])]
+        requires=["info", "read", "map", "backing-chain"])]
     files, _, _ = _deep("chains/depth-65", 65)
     out.append(refusal_vector(
         "chains/depth-65", "65 add-cow files below the top image: one too many", files,
-        ["BACK-DEPTH"], [finding("BACK-DEPTH", offset=None, field="backing_name_offset")],
-        requires=["backing-add-cow"]))
+        ["BACK-DEPTH"], [finding("BACK-DEPTH", offset=BNO, field="backing_name_offset")],
+        requires=["backing-chain"]))
     return out

@@ -63,5 +63,6 @@ def all_allocated() -> list[Vector]:
     out.append(refusal_vector(
         "features/all-allocated-bit-clear", "all_allocated is set but cluster 2's bit is 0",
         std_files(a.build(), image, backing), ["FEAT-ALL-ALLOCATED"],
-        [finding("FEAT-ALL-ALLOCATED", offset=4096, field=None)]))
+        [finding("FEAT-ALL-ALLOCATED", offset=field_offset("compatible_features"),
+                 field="compatible_features")], requires=["bitmap-validation"]))
     return out

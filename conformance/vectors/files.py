@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .builder import AddCow
+from .builder import AddCow, field_offset
 from .common import pattern, producer, read_vector, refusal_vector, std_files
 from .core import File, Vector, finding
 
@@ -18,11 +18,12 @@ def image_file() -> list[Vector]:
     out = [refusal_vector(
         "files/image-missing", "The image file image.raw does not exist",
         std_files(a.build(), None, backing), ["IMG-EXISTS"],
-        [finding("IMG-EXISTS", offset=None, field="image_name_offset")])]
+        [finding("IMG-EXISTS", offset=field_offset("image_name_offset"),
+                 field="image_name_offset")])]
     out.append(refusal_vector(
         "files/image-short", "The image file is 512 bytes shorter than virtual_size",
         std_files(a.build(), image[:-512], backing), ["IMG-SIZE"],
-        [finding("IMG-SIZE", offset=None, field="virtual_size", file_role="image")]))
+        [finding("IMG-SIZE", offset=field_offset("virtual_size"), field="virtual_size")]))
     longer = image + pattern("files:tail", 3000)
     out.append(read_vector(
         "files/image-longer-than-disk", "The image file is 3000 bytes longer than virtual_size; "

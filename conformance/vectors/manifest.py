@@ -83,7 +83,11 @@ FEATURES: dict[str, str] = {
     "apply:resize": "the implementation resizes images (`apply` with resize operations)",
     "apply:flush": "the implementation flushes (`apply` with flush operations)",
     "v1": "the implementation reads legacy version 1 images",
-    "backing-add-cow": "the implementation opens add-cow backing files (chains)",
+    "backing-chain": "the implementation opens add-cow backing files (chains)",
+    "bitmap-validation": "the implementation checks bitmap contents (padding bits, the "
+                         "all_allocated promise) when it opens an image; readers need not scan "
+                         "the bitmap, so an implementation that does not declare this skips the "
+                         "vectors that break only bitmap contents",
     "big-int": "the vector holds integers above 2^53 - 1 (JSON consumers limited to doubles "
                "may deselect it)",
 }

@@ -157,8 +157,8 @@ def formats() -> list[Vector]:
          "file", "backing_format", fmt("raw"), "FMT-BACKING-PRESENCE", {"no_backing": True}),
         ("backing-format-empty-with-backing", "There is a backing file but backing_format is "
          "empty", "backing_format", fmt(""), "FMT-BACKING-PRESENCE", {}),
-        ("backing-format-control-char", "backing_format is 'raw' followed by 0x01",
-         "backing_format", b"raw\x01" + bytes(12), "FMT-PADDING", {}),
+        ("backing-format-garbage-after-nul", "backing_format is 'raw', NUL bytes, and 0x01 in "
+         "its last byte", "backing_format", b"raw" + bytes(12) + b"\x01", "FMT-PADDING", {}),
     ]
     for slug, what, field, value, rule, opt in cases:
         image, backing = _data(slug)

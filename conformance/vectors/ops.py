@@ -174,7 +174,7 @@ def chain_write() -> list[Vector]:
         backing_view=mid_guest,
         extra_files=[File("backing", "mid.add-cow", mid.build()),
                      File("backing-image", "mid.raw", mid_image),
-                     File("backing", "base.raw", base)], requires=["backing-add-cow"])]
+                     File("backing", "base.raw", base)], requires=["backing-chain"])]
 
 
 @producer

@@ -52,7 +52,7 @@ def test_required_scenarios_exist(manifest: dict) -> None:  # type: ignore[type-
     vs = manifest["vectors"]
     valid_reads = [v for v in vs if v["result"] == "valid" and "info" in v["expect"]]
     assert any(v["spec"] == "1" for v in valid_reads), "no v1 legacy read vector"
-    assert any("backing-add-cow" in v["requires"] for v in valid_reads), "no add-cow chain"
+    assert any("backing-chain" in v["requires"] for v in valid_reads), "no add-cow chain"
     assert any(i["virtual_size"] % i["cluster_size"]
                for i in (v["expect"]["info"] for v in valid_reads)), "no partial last cluster"
     assert any(len(i["image_file"]) > 1023 and i["bitmap_offset"] > 4096
