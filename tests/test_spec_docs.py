@@ -130,6 +130,7 @@ def test_rule_index_lists_every_rule_with_a_working_link(site: Path) -> None:
     ("addcow", "addcow_ref.cli:cli"),
     ("addcow-check", "conformance.checker.cli:cli"),
     ("addcow-conformance", "conformance.harness.cli:cli"),
+    ("addcow-vectors", "conformance.vectors.cli:main_group"),
 ])
 def test_cli_reference_has_a_section_per_command(site: Path, prog: str, target: str) -> None:
     """Each tool and each of its subcommands, read from the click definitions, has a section."""
