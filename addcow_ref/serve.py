@@ -320,23 +320,32 @@ def _free_loopback(port: int) -> None:
 
 @click.command("serve")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--socket", "socket_path", metavar="PATH",
+              type=click.Path(dir_okay=False, path_type=Path),
               help="Listen on this unix socket (default: one in a private temporary directory).")
-@click.option("--port", type=click.IntRange(1, 65535),
+@click.option("--port", type=click.IntRange(1, 65535), metavar="N",
               help="Listen on this TCP port of localhost (127.0.0.1 and ::1) instead.")
 @click.option("--readonly", is_flag=True,
               help="Open the image read-only and refuse writes (needed for v1 images).")
-@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+@click.option("--threads", type=click.IntRange(1, 1024), default=None, metavar="N",
               help="nbdkit worker threads per connection (nbdkit's default: 16).")
 @click.option("--verbose", is_flag=True, help="Let nbdkit log every request to stderr.")
 def serve(image: Path, socket_path: Path | None, port: int | None, readonly: bool,
           threads: int | None, verbose: bool) -> None:
     """Serve IMAGE over NBD with nbdkit until interrupted.
 
-    Prints the URI to give to clients (``qemu-img``, ``qemu-io``, ``nbdinfo``, ``nbdcopy``, or
-    ``qemu-system-x86_64 -drive file=URI,format=raw``) once the server accepts connections.
-    Ctrl-C (or SIGTERM) stops nbdkit cleanly: requests in flight complete, the image is flushed
-    and closed. Only one server may have an image open for writing at a time.
+    Prints the URI for clients (qemu-img, qemu-io, nbdinfo, nbdcopy, or QEMU's -drive
+    file=URI,format=raw) once the server accepts connections. Ctrl-C or SIGTERM stops it
+    cleanly: requests in flight complete, the image is flushed and closed, the socket removed.
+    One writable server per image at a time. Needs nbdkit and its python plugin (Debian:
+    nbdkit nbdkit-plugin-python).
+
+    \b
+    Examples:
+      addcow serve disk.add-cow --socket /tmp/disk.sock
+      qemu-img map -f raw nbd+unix:///?socket=/tmp/disk.sock
+      qemu-system-x86_64 -drive file=nbd+unix:///?socket=/tmp/disk.sock,format=raw
+      addcow serve --readonly --port 10809 old-v1.add-cow   # nbd://localhost:10809
     """
     if socket_path is not None and port is not None:
         raise click.UsageError("--socket and --port are mutually exclusive")

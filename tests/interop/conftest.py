@@ -7,6 +7,7 @@ Every test here needs nbdkit with its python plugin; tests that also need a clie
 from __future__ import annotations
 
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,8 +19,21 @@ import pytest
 
 from . import tools
 
-#: The serve command: the same click command the ``addcow`` CLI registers as ``serve``.
-SERVE = [sys.executable, "-m", "addcow_ref.serve"]
+
+def _addcow() -> str:
+    """The ``addcow`` console script of the interpreter running the tests (a venv's or tox's
+    bin directory), else the one on PATH."""
+    beside = Path(sys.executable).parent / "addcow"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("addcow")
+    if found is None:
+        pytest.fail("the addcow console script is not installed", pytrace=False)
+    return found
+
+
+#: The command under test, exactly as a user types it.
+SERVE = [_addcow(), "serve"]
 
 #: Bound on how long a server may take to print its URI (nbdkit + plugin import + image open).
 READY_TIMEOUT = 30.0

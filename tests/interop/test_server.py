@@ -110,7 +110,7 @@ def test_socket_and_port_are_exclusive(tmp_path: Path) -> None:
     proc = subprocess.run([*SERVE, str(disk.path), "--socket", str(tmp_path / "s"),
                            "--port", "10809"], capture_output=True, text=True,
                           timeout=tools.TIMEOUT, check=False)
-    assert proc.returncode == 2
+    assert proc.returncode == 64  # the addcow CLI's usage-error status (sysexits EX_USAGE)
     assert "mutually exclusive" in proc.stderr
 
 
