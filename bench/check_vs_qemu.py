@@ -105,6 +105,20 @@ def _checker_argv(image: Path) -> list[str]:
     return [sys.executable, "-m", "conformance.checker.cli", str(image)]
 
 
+def _checker_argv_without_site_hooks(image: Path) -> list[str]:
+    """The same program with ``python -S``: no ``.pth`` start-up hooks of this machine (this
+    sandbox's certifi hook alone costs ~150 ms per process), the same modules from the same
+    paths. Shows what the checker costs apart from the interpreter's site configuration."""
+    import site
+
+    import conformance
+
+    paths = [*site.getsitepackages(), str(Path(conformance.__file__).resolve().parents[1])]
+    code = ("import sys; sys.path[1:1] = " + repr(paths) + "; "
+            "from conformance.checker.cli import main; sys.exit(main(sys.argv[1:]))")
+    return [sys.executable, "-S", "-c", code, str(image)]
+
+
 def _summary(runs: list[Measurement]) -> dict[str, Any]:
     return {
         "median_s": statistics.median(m.seconds for m in runs),
@@ -126,15 +140,18 @@ def run_benchmark(workdir: Path, *, size: int = 1 << 40, repeats: int = 5) -> di
     qcow2 = build_qcow2(workdir, size)
     build_s = time.perf_counter() - t0
     subject = _checker_argv(addcow)
+    bare = _checker_argv_without_site_hooks(addcow)
     baseline = ["qemu-img", "check", "-f", "qcow2", str(qcow2)]
-    measure(subject)  # warm the page cache for both before timing
-    measure(baseline)
+    for argv in (subject, bare, baseline):  # warm the page cache before timing
+        measure(argv)
     ours: list[Measurement] = []
+    ours_bare: list[Measurement] = []
     theirs: list[Measurement] = []
     for _ in range(repeats):
         ours.append(measure(subject))
+        ours_bare.append(measure(bare))
         theirs.append(measure(baseline))
-    a, q = _summary(ours), _summary(theirs)
+    a, b, q = _summary(ours), _summary(ours_bare), _summary(theirs)
     return {
         "virtual_size": size,
         "cluster_size": 1 << CLUSTER_BITS,
@@ -143,13 +160,16 @@ def run_benchmark(workdir: Path, *, size: int = 1 << 40, repeats: int = 5) -> di
         "build_s": build_s,
         "repeats": repeats,
         "addcow_check": a,
+        "addcow_check_without_site_hooks": b,
         "qemu_img_check": q,
         "time_ratio": a["median_s"] / q["median_s"],
+        "time_ratio_without_site_hooks": b["median_s"] / q["median_s"],
         "targets": {
             "no_slower_than_qemu": a["median_s"] <= q["median_s"],
             "rss_under_64_mib": a["peak_rss_mib"] < 64,
         },
-        "commands": {"subject": subject, "baseline": baseline},
+        "commands": {"subject": subject, "subject_without_site_hooks": bare,
+                     "baseline": baseline},
     }
 
 
@@ -164,16 +184,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="addcow-check-bench-", dir=args.workdir) as work:
         result = run_benchmark(Path(work), size=args.size_gib * GiB, repeats=args.repeats)
     a, q = result["addcow_check"], result["qemu_img_check"]
+    b = result["addcow_check_without_site_hooks"]
     print(f"virtual size {result['virtual_size'] / GiB:.0f} GiB, "
           f"bitmap {result['bitmap_bytes'] / (1 << 20):.1f} MiB, "
           f"qcow2 metadata {result['qcow2_file_bytes'] / (1 << 20):.1f} MiB, "
           f"built in {result['build_s']:.1f} s")
     print(f"addcow-check    median {a['median_s']:.3f} s  peak RSS {a['peak_rss_mib']:.1f} MiB"
           f"  exit {a['statuses']}")
+    print(f"  (python -S)   median {b['median_s']:.3f} s  peak RSS {b['peak_rss_mib']:.1f} MiB"
+          f"  exit {b['statuses']}")
     print(f"qemu-img check  median {q['median_s']:.3f} s  peak RSS {q['peak_rss_mib']:.1f} MiB"
           f"  exit {q['statuses']}")
     print(f"ratio addcow-check / qemu-img check: {result['time_ratio']:.2f} "
-          f"(targets: {result['targets']})")
+          f"({result['time_ratio_without_site_hooks']:.2f} without site hooks; "
+          f"targets: {result['targets']})")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
