@@ -76,7 +76,8 @@ class _Header:
             raise AttributeError(name) from None
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._values == self._values  # type: ignore[attr-defined]
+        return (isinstance(other, _Header) and type(other) is type(self)
+                and other._values == self._values)
 
     def __hash__(self) -> int:
         return hash(tuple(self._values.items()))

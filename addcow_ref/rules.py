@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-__all__ = ["Rule", "all_rules", "get_rule", "rule_url", "SPEC_BASE_URL"]
+__all__ = ["SPEC_BASE_URL", "Rule", "all_rules", "get_rule", "rule_url"]
 
 #: Where the rendered spec lives; clause links are ``SPEC_BASE_URL + rule.url_path``.
 SPEC_BASE_URL = "https://addcow.readthedocs.io/en/latest/"
@@ -40,7 +40,7 @@ class Rule:
 
     @property
     def url_path(self) -> str:
-        """Path of the clause relative to the docs root, e.g. ``spec/header.html#rule-hdr-magic``."""
+        """Clause path relative to the docs root, e.g. ``spec/header.html#rule-hdr-magic``."""
         return f"{self.page}.html#{self.anchor}"
 
 

@@ -54,9 +54,9 @@ def field(
     if missing:
         raise ValueError(f"field {name}: checks for rules not listed in rules: {sorted(missing)}")
     r = Renamed(subcon, newname=name, newdocs=doc)
-    r.rules = tuple(rules)  # type: ignore[attr-defined]
-    r.checks = checks  # type: ignore[attr-defined]
-    r.constraint = constraint  # type: ignore[attr-defined]
+    r.rules = tuple(rules)
+    r.checks = checks
+    r.constraint = constraint
     return r
 
 
@@ -65,7 +65,9 @@ HEADER_V2 = Struct(
           rules=("HDR-MAGIC",), checks={"HDR-MAGIC": this.magic == MAGIC},
           constraint="41 44 44 5f 43 4f 57 ff (``ADD_COW\\xff``)"),
     field("version", Int32ub, "Format version.",
-          rules=("HDR-VERSION",), checks={"HDR-VERSION": this.version == VERSION_2}, constraint="2"),
+          rules=("HDR-VERSION",),
+          checks={"HDR-VERSION": this.version == VERSION_2},
+          constraint="2"),
     field("header_length", Int32ub,
           "Size of the fixed header in bytes; the name area starts here. Readers skip fields "
           "they do not know between byte 128 and header_length.",
@@ -97,11 +99,15 @@ HEADER_V2 = Struct(
                   & (this.cluster_bits <= MAX_CLUSTER_BITS)},
           constraint="9..21 (default 16: 64 KiB)"),
     field("reserved1", Bytes(4), "Reserved.",
-          rules=("HDR-RESERVED",), checks={"HDR-RESERVED": this.reserved1 == bytes(4)}, constraint="all zero"),
+          rules=("HDR-RESERVED",),
+          checks={"HDR-RESERVED": this.reserved1 == bytes(4)},
+          constraint="all zero"),
     field("image_name_offset", Int32ub, "Offset of the raw image file's name (mandatory).",
           rules=("NAME-BOUNDS", "NAME-OVERLAP"), constraint="inside the name area"),
     field("image_name_length", Int32ub, "Length of the raw image file's name in bytes.",
-          rules=("NAME-IMAGE-REQUIRED",), checks={"NAME-IMAGE-REQUIRED": this.image_name_length >= 1}, constraint=">= 1"),
+          rules=("NAME-IMAGE-REQUIRED",),
+          checks={"NAME-IMAGE-REQUIRED": this.image_name_length >= 1},
+          constraint=">= 1"),
     field("backing_name_offset", Int32ub,
           "Offset of the backing file's name; 0 with length 0: no backing file.",
           rules=("NAME-BOUNDS", "NAME-OVERLAP", "NAME-BACKING-PAIR"),
@@ -116,7 +122,9 @@ HEADER_V2 = Struct(
           rules=("FMT-BACKING-PRESENCE", "FMT-BACKING-KNOWN", "FMT-PADDING"),
           constraint="``raw``, ``add-cow`` or empty"),
     field("reserved2", Bytes(16), "Reserved.",
-          rules=("HDR-RESERVED",), checks={"HDR-RESERVED": this.reserved2 == bytes(16)}, constraint="all zero"),
+          rules=("HDR-RESERVED",),
+          checks={"HDR-RESERVED": this.reserved2 == bytes(16)},
+          constraint="all zero"),
 )
 
 HEADER_V1 = Struct(
@@ -124,7 +132,9 @@ HEADER_V1 = Struct(
           rules=("HDR-MAGIC",), checks={"HDR-MAGIC": this.magic == MAGIC},
           constraint="41 44 44 5f 43 4f 57 ff (``ADD_COW\\xff``)"),
     field("version", Int32ub, "Format version.",
-          rules=("HDR-VERSION",), checks={"HDR-VERSION": this.version == VERSION_1}, constraint="1"),
+          rules=("HDR-VERSION",),
+          checks={"HDR-VERSION": this.version == VERSION_1},
+          constraint="1"),
     field("backing_file", Bytes(V1_NAME_FIELD_LENGTH),
           "Backing file name, NUL-padded; empty: no backing file.",
           rules=("V1-NAME-PADDING",), constraint="at most 1023 bytes, NUL-padded"),
@@ -132,5 +142,7 @@ HEADER_V1 = Struct(
           rules=("V1-NAME-PADDING", "V1-IMAGE-NAME"),
           constraint="1 to 1023 bytes, NUL-padded"),
     field("reserved", Bytes(500), "Reserved; pads the header to 2560 bytes.",
-          rules=("V1-RESERVED",), checks={"V1-RESERVED": this.reserved == bytes(500)}, constraint="all zero"),
+          rules=("V1-RESERVED",),
+          checks={"V1-RESERVED": this.reserved == bytes(500)},
+          constraint="all zero"),
 )

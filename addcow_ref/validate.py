@@ -29,13 +29,13 @@ from .rules import get_rule
 from .schema import HEADER_V1, HEADER_V2
 
 __all__ = [
-    "Violation",
     "ReadAt",
-    "check_fields",
+    "Violation",
     "check_features",
+    "check_fields",
+    "check_file_length",
     "check_formats",
     "check_names",
-    "check_file_length",
     "check_v1",
     "header_violations",
     "raise_first_error",
@@ -222,10 +222,10 @@ def check_names(header: HeaderV2, read_at: ReadAt, file_size: int) -> list[Viola
         stripped = view.lstrip(b"\0")
         if stripped:
             at = pos + len(view) - len(stripped)
+            found = f"{view[at - pos]:02x}"
             out.append(Violation("NAME-AREA-ZERO",
-                                 f"name area byte 0x{at:x} is 0x{view[at - pos]:02x}, outside "
-                                 "every name; expected 0",
-                                 offset=at, length=1, expected="00", actual=f"{view[at - pos]:02x}"))
+                                 f"name area byte 0x{at:x} is 0x{found}, outside every name; "
+                                 "expected 0", offset=at, length=1, expected="00", actual=found))
             break
     return out
 
@@ -247,10 +247,10 @@ def check_file_length(header: HeaderV2 | HeaderV1, file_size: int) -> list[Viola
 
 def check_v1(header: HeaderV1) -> list[Violation]:
     """v1 header rules other than the bitmap length (which needs the image file's size)."""
-    out = [v for v in check_fields(header)]
+    out = list(check_fields(header))
     for name in ("backing_file", "image_file"):
         raw: bytes = getattr(header, name)
-        text, nul, pad = raw.partition(b"\0")
+        _text, nul, pad = raw.partition(b"\0")
         if not nul or pad.strip(b"\0"):
             off = offset_of(HEADER_V1, name)
             out.append(Violation("V1-NAME-PADDING",
