@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import click
@@ -49,6 +48,8 @@ def check_images(paths: Sequence[str], options: CheckOptions, jobs: int = 1) -> 
     """Check every image, in parallel processes when ``jobs`` > 1; reports keep the argv order."""
     if jobs <= 1 or len(paths) <= 1:
         return [check_path(p, options) for p in paths]
+    from concurrent.futures import ProcessPoolExecutor  # only paid for when used
+
     with ProcessPoolExecutor(max_workers=min(jobs, len(paths))) as pool:
         return list(pool.map(check_path, paths, [options] * len(paths)))
 

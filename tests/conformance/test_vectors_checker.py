@@ -19,12 +19,7 @@ from .vectors_support import materialize, vectors
 checker = pytest.importorskip("conformance.checker", reason="the checker is not built yet")
 
 #: Disagreements where the spec sides with the vector; each xfail is strict, so a fix is noticed.
-CHECKER_BUGS = {
-    "features/autoclear-unknown-bit-0": "checker does not report unknown autoclear bits, but "
-    "spec/features.rst FEAT-AUTOCLEAR-UNKNOWN says 'A checker reports an unknown autoclear bit "
-    "as a warning'",
-    "ops/write-clears-unknown-autoclear": "same: FEAT-AUTOCLEAR-UNKNOWN warning not reported",
-}
+CHECKER_BUGS: dict[str, str] = {}
 
 
 def _params() -> list[Any]:

@@ -1,6 +1,8 @@
 """FEAT-* rules: unknown feature bits and the ``all_allocated`` promise.
 
-FEAT-AUTOCLEAR-UNKNOWN binds writers, not files, so it is left to the op vectors.
+FEAT-AUTOCLEAR-UNKNOWN binds writers, but the spec asks a checker to warn about an unknown
+autoclear bit (a file that still carries one was last written by a writer that knew it, or by
+one that broke the rule), so it is checked here too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from .common import register_v2_rules
 
 __all__: list[str] = []
 
-register_v2_rules("FEAT-INCOMPAT-UNKNOWN", "FEAT-COMPAT-UNKNOWN")
+register_v2_rules("FEAT-INCOMPAT-UNKNOWN", "FEAT-COMPAT-UNKNOWN", "FEAT-AUTOCLEAR-UNKNOWN")
 
 
 @check("FEAT-ALL-ALLOCATED")
