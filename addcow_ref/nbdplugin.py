@@ -185,6 +185,13 @@ def get_size(h: _Handle) -> int:
     return int(_require_export().image.virtual_size)
 
 
+def block_size(h: _Handle) -> tuple[int, int, int]:
+    """Any byte range works (minimum 1); whole clusters are preferred, because a write that
+    covers a whole unallocated cluster needs no copy of the backing head and tail."""
+    preferred = min(max(int(_require_export().image.cluster_size), 512), 32 << 20)
+    return (1, preferred, 0xFFFFFFFF)
+
+
 def can_write(h: _Handle) -> bool:
     return not h.readonly
 

@@ -39,6 +39,8 @@ def test_advertised_capabilities(tmp_path: Path, serve: Callable[..., Server]) -
     assert info["can_multi_conn"] is True
     assert info["can_trim"] is False
     assert "base:allocation" in info["contexts"]  # type: ignore[operator]
+    assert info["block_size_minimum"] == 1
+    assert info["block_size_preferred"] == disk.cluster_size
     assert server.stop() == 0
 
     ro = nbdinfo(serve(disk.path, readonly=True).uri)
