@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     skipped: dict[str, str] = {}
     errors: dict[str, str] = {}
+    #: Rows each registered scenario produced (a scenario may emit rows under several names).
+    ran: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="addcow-bench-", dir=args.workdir) as work:
         cache = os.path.join(work, "cache") if args.tiny else args.cache
         params = Params(tiny=args.tiny, repeats=args.repeats, workdir=work, cache=cache)
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 continue
             print(f"   ({time.perf_counter() - t0:.1f} s)", flush=True)
+            ran[s.name] = len(produced)
             for row in produced:
                 rows.append(row)
                 verdict = {True: "met", False: "MISSED", None: "info"}[row.met]
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   {row.variant:>12}  {row.subject} {sub}  {row.baseline} {base}"
                       f"  ratio {row.ratio:.2f}  [{row.target}: {verdict}]", flush=True)
     meta = {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(),
-            "repeats": args.repeats, "tiny": args.tiny}
+            "repeats": args.repeats, "tiny": args.tiny, "ran": ran}
     write_json(rows, skipped, args.json, meta, errors)
     print(f"wrote {args.json}")
     if args.render:

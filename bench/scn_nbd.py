@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,9 +86,18 @@ def nbd_copy(p: Params) -> list[Row]:
     are already allocated (no bitmap update: the plain data path)."""
     serve = _serve_argv()
     size = 16 * MIB if p.tiny else 1024 * MIB
+    # Unix socket paths are limited to 107 bytes: a deep work dir (pytest's) cannot hold them.
+    short = tempfile.mkdtemp(prefix="acb-nbd-")
+    try:
+        return _measure(p, serve, size, short)
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _measure(p: Params, serve: list[str], size: int, short: str) -> list[Row]:
     rows: list[Row] = []
     if _theirs is not None:
-        for t in _theirs.measure(size, p.repeats, p.workdir):
+        for t in _theirs.measure(size, p.repeats, short):
             what = ("export of a hydrated image to null:" if t.direction == "read" else
                     "random data into a fresh overlay (every cluster allocated by the copy), "
                     "nbdcopy --flush")
@@ -99,7 +109,7 @@ def nbd_copy(p: Params) -> list[Row]:
     img = addcow_image(p.cache, size, fill="ones", backing=False, data=True)
     src = Path(p.workdir) / "nbd-src.raw"
     data_file(src, size, 21)
-    with tempfile.TemporaryDirectory(dir=p.workdir) as d:
+    with tempfile.TemporaryDirectory(dir=short) as d:
         a_sock, f_sock = Path(d) / "addcow.sock", Path(d) / "file.sock"
         with _server([*serve, str(img), "--socket", str(a_sock)], a_sock) as a_uri, \
                 _server(["nbdkit", "-f", "-U", str(f_sock), "file",
