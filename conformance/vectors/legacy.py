@@ -89,8 +89,9 @@ def invalid() -> list[Vector]:
 def read_only() -> list[Vector]:
     v = V1File(image_length=65536, bits=set(), backing_name=b"backing.raw")
     backing = pattern("legacy/ro:backing", 65536)
-    image = pattern("legacy/ro:image", 65536)
-    files = [File("add-cow", "image.add-cow", v.build()), File("image", "image.raw", image),
+    image = bytes(65536)
+    files = [File("add-cow", "image.add-cow", v.build()),
+             File("image", "image.raw", None, 65536, "zeros"),
              File("backing", "backing.raw", backing)]
     ops: list[dict[str, Any]] = [{"op": "write", "offset": 100, "length": 1000, "pattern": 0x5A}]
     disk = Disk(v.virtual_size, CB, bytearray(image), set(), backing)

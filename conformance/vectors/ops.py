@@ -38,9 +38,10 @@ def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: byte
               backing_view: bytes | None = None, extra_files: Iterable[File] = (),
               result: str = "valid", violates: Iterable[str] = (), flags: Iterable[str] = (),
               findings: list[dict[str, Any]] | None = None, open_image: bool = False,
-              requires: Iterable[str] = ()) -> Vector:
+              requires: Iterable[str] = (), image_synth: bool = False) -> Vector:
     """``open_image``: the spec leaves the image file's length after a shrink open, so the
-    image file is then left out of ``after.files`` (the guest hash still pins its contents)."""
+    image file is then left out of ``after.files`` (the guest hash still pins its contents).
+    ``image_synth``: ``image`` is all zeros and is listed as a sparse ``synth`` file."""
     view = backing if backing_view is None else backing_view
     disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), view)
     modified = apply_ops(disk, ops)
@@ -49,7 +50,9 @@ def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: byte
     after_a.bits = set(disk.bits)
     if modified:
         after_a.autoclear_features = 0
-    files = [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image)]
+    files = [File("add-cow", "image.add-cow", a.build()),
+             File("image", "image.raw", None, len(image), "zeros") if image_synth
+             else File("image", "image.raw", image)]
     if backing is not None:
         files.append(File("backing", "backing.raw", backing))
     files += list(extra_files)
@@ -152,6 +155,21 @@ def writes() -> list[Vector]:
         violates=["FEAT-AUTOCLEAR-UNKNOWN"], flags=["unknown-autoclear-bit"],
         findings=[finding("FEAT-AUTOCLEAR-UNKNOWN", offset=field_offset("autoclear_features"),
                           field="autoclear_features")]))
+    a, image, backing = base("tail", {0}, size=3 * cs + 1024)
+    out.append(op_vector(
+        "ops/write-to-end-of-disk", "A write across clusters 2 and 3 that ends exactly at the "
+        "end of the disk (the last cluster holds 1024 bytes)", a, image, backing,
+        [{"op": "write", "offset": 3 * cs - 24, "length": 1048, "pattern": 0x88}],
+        ["WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"]))
+    big = 1 << 21
+    a = AddCow(virtual_size=2 * big, cluster_bits=21, backing_name=b"backing.raw", bits={1})
+    out.append(op_vector(
+        "ops/write-in-2mib-cluster", "10 bytes written in the middle of an unallocated 2 MiB "
+        "cluster over a 5000-byte backing file: the head copies the backing file, then zeros",
+        a, bytes(2 * big), pattern("ops/big:backing", 5000),
+        [{"op": "write", "offset": big // 2, "length": 10, "pattern": 0x99}],
+        ["WRITE-COW-HEAD-TAIL", "HDR-CLUSTER-BITS", "READ-PAST-BACKING-EOF"],
+        image_synth=True))
     return out
 
 
@@ -202,6 +220,19 @@ def resizes() -> list[Vector]:
         "byte, bits past cluster 2 are gone and the add-cow file ends after the bitmap", a,
         pattern("ops/shrink:image", 6144), pattern("ops/shrink:backing", 6144),
         [{"op": "resize", "size": 1536}], ["RESIZE-SHRINK", "BMP-PADDING"], open_image=True))
+    a = AddCow(virtual_size=3 * cs, cluster_bits=12, backing_name=b"backing.raw", bits={0, 2})
+    out.append(op_vector(
+        "ops/resize-shrink-to-zero", "Shrink a 3-cluster disk to 0 bytes: no cluster, an empty "
+        "bitmap, and an add-cow file that ends at bitmap_offset", a,
+        pattern("ops/zero:image", 3 * cs), pattern("ops/zero:backing", 3 * cs),
+        [{"op": "resize", "size": 0}], ["RESIZE-SHRINK"], open_image=True))
+    a = AddCow(virtual_size=2 * cs, cluster_bits=12, backing_name=b"backing.raw",
+               compatible_features=1, bits={0, 1})
+    out.append(op_vector(
+        "ops/resize-grow-all-allocated", "Grow an image with all_allocated set: the new "
+        "clusters are allocated too, so the promise still holds", a,
+        pattern("ops/gaa:image", 2 * cs), pattern("ops/gaa:backing", 4 * cs),
+        [{"op": "resize", "size": 3 * cs}], ["RESIZE-GROW", "FEAT-ALL-ALLOCATED"]))
     a = AddCow(virtual_size=6144, cluster_bits=9, backing_name=b"backing.raw", bits={5})
     out.append(op_vector(
         "ops/resize-shrink-then-grow", "Shrink to 2 clusters, then grow back to 12: the backing "
