@@ -24,15 +24,18 @@ from addcow_ref.constants import (
     VERSION_2,
 )
 from addcow_ref.model import HeaderV1, HeaderV2, parse_header, parse_header_v1, read_version
-from addcow_ref.validate import Violation
 
 __all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "MAX_NAME_READ",
     "CannotCheckError",
     "CheckContext",
     "CheckOptions",
     "FileIdentity",
     "NotApplicableError",
+    "describe_mode",
     "open_regular_file",
+    "os_reason",
 ]
 
 #: Bitmap and name reads use chunks of this size: memory stays flat whatever the header claims.
@@ -73,7 +76,7 @@ def open_regular_file(path: str | bytes) -> tuple[int, os.stat_result]:
     try:
         st = os.stat(path)
     except OSError as e:
-        raise CannotCheckError(_os_reason(e)) from None
+        raise CannotCheckError(os_reason(e)) from None
     if stat.S_ISDIR(st.st_mode):
         raise CannotCheckError("is a directory")
     if not stat.S_ISREG(st.st_mode):
@@ -81,7 +84,7 @@ def open_regular_file(path: str | bytes) -> tuple[int, os.stat_result]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as e:
-        raise CannotCheckError(_os_reason(e)) from None
+        raise CannotCheckError(os_reason(e)) from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
@@ -99,13 +102,12 @@ def describe_mode(mode: int) -> str:
     return f"mode 0o{mode:o}"
 
 
-def _os_reason(e: OSError) -> str:
+def os_reason(e: OSError) -> str:
+    """The OS's reason in words, naming symlink loops plainly (ELOOP's text is obscure)."""
     if e.errno == errno.ELOOP:
         return "symbolic link loop (too many levels of symbolic links)"
     return e.strerror or str(e)
 
-
-os_reason = _os_reason
 
 
 class CheckContext:
@@ -210,7 +212,3 @@ class CheckContext:
             return False
         return (MIN_CLUSTER_BITS <= int(h.cluster_bits) <= MAX_CLUSTER_BITS
                 and int(h.virtual_size) <= MAX_VIRTUAL_SIZE)
-
-
-def only(rule_id: str, violations: list[Violation]) -> list[Violation]:
-    return [v for v in violations if v.rule_id == rule_id]

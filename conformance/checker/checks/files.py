@@ -229,8 +229,6 @@ def check_back_exists(ctx: CheckContext) -> list[Violation]:
 
 def _declared_format(ctx: CheckContext) -> str:
     header = ctx.v2()
-    if ctx.version == VERSION_1:  # pragma: no cover - v2() already refused
-        raise NotApplicableError("version 1 declares no backing format")
     if any(v.rule_id == "FMT-BACKING-PRESENCE" for v in v2_violations(ctx)):
         raise NotApplicableError("backing_format is inconsistent (FMT-BACKING-PRESENCE)")
     if any(v.rule_id == "FMT-PADDING" and v.field == "backing_format"
