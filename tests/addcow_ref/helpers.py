@@ -56,3 +56,24 @@ def check_valid(path: str | os.PathLike[str]) -> bytes:
 def bitmap_clusters(bitmap: bytes, cluster_count: int) -> set[int]:
     """The clusters whose bit is 1."""
     return {i for i in range(cluster_count) if bitmap[i >> 3] >> (i & 7) & 1}
+
+
+def make_v1(directory: Path, *, image: bytes, bitmap: bytes | None = None,
+            backing: bytes | None = None, name: str = "old") -> Path:
+    """A version 1 (v9 patch) image: 2560-byte header, bitmap at 2560, 64 KiB clusters."""
+    from addcow_ref.constants import MAGIC
+    from addcow_ref.model import bitmap_length_for
+
+    (directory / f"{name}.raw").write_bytes(image)
+    backing_name = b""
+    if backing is not None:
+        (directory / f"{name}-base.raw").write_bytes(backing)
+        backing_name = f"{name}-base.raw".encode()
+    header = (MAGIC + (1).to_bytes(4, "big") + backing_name.ljust(1024, b"\0")
+              + f"{name}.raw".encode().ljust(1024, b"\0") + bytes(500))
+    assert len(header) == 2560
+    length = bitmap_length_for(len(image) - len(image) % 512, 16)
+    bits = (bitmap or b"")[:length].ljust(length, b"\0")
+    path = directory / f"{name}.addcow"
+    path.write_bytes(header + bits)
+    return path
