@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,17 @@ def fail_on(op: str, suffix: str, err: int, after: int = 0) -> FaultFS:
             seen[0] += 1
             if seen[0] > after:
                 raise OSError(err, f"injected {errno.errorcode[err]}")
+    return FaultFS(hook)
+
+
+def fail_at(target: int, make: Callable[[str], BaseException]) -> FaultFS:
+    """A FaultFS whose operation number ``target`` (0-based, any kind) raises ``make(op)``."""
+    count = [0]
+
+    def hook(op: str, path: str) -> None:
+        count[0] += 1
+        if count[0] - 1 == target:
+            raise make(op)
     return FaultFS(hook)
 
 
@@ -94,14 +106,7 @@ def test_every_failure_point_of_a_workload(tmp_path: Path) -> None:
         d = tmp_path / f"run{n}"
         d.mkdir()
         p = make_image(d, size=SIZE, cluster_bits=CB, backing=backing)
-        count = [0]
-
-        def hook(op: str, path: str, target: int = point) -> None:
-            count[0] += 1
-            if count[0] - 1 == target:
-                raise OSError(errno.EIO, "injected EIO")
-
-        fs = FaultFS(hook)
+        fs = fail_at(point, lambda op: OSError(errno.EIO, "injected EIO"))
         img = addcow_ref.open_image(p, "r+", fs=fs)
         with contextlib.suppress(AddCowError):
             workload(img)
@@ -128,16 +133,8 @@ def test_upgrade_v1_interrupted_at_every_step(tmp_path: Path) -> None:
             d.mkdir()
             path = make_v1(d, image=image, bitmap=b"\x05", backing=b"\x77" * len(image))
             original = path.read_bytes()
-            count = [0]
-
-            def hook(op: str, p: str, target: int = k, how: str = kind) -> None:
-                count[0] += 1
-                if count[0] - 1 == target:
-                    if how == "error":
-                        raise OSError(errno.EIO, "injected EIO")
-                    raise PowerLoss(op)
-
-            fs = FaultFS(hook)
+            fs = fail_at(k, (lambda op: OSError(errno.EIO, "injected EIO")) if kind == "error"
+                         else PowerLoss)
             op = probe.log[k][0]
             with pytest.raises((AddCowError, PowerLoss)):
                 addcow_ref.upgrade_v1(path, fs=fs)
