@@ -233,6 +233,14 @@ def resizes() -> list[Vector]:
         "clusters are allocated too, so the promise still holds", a,
         pattern("ops/gaa:image", 2 * cs), pattern("ops/gaa:backing", 4 * cs),
         [{"op": "resize", "size": 3 * cs}], ["RESIZE-GROW", "FEAT-ALL-ALLOCATED"]))
+    a = AddCow(virtual_size=4 * cs, cluster_bits=12, backing_name=b"backing.raw", bits={0, 3})
+    out.append(op_vector(
+        "ops/resize-shrink-mid-cluster-then-grow", "Shrink 4 clusters to 1.25 (cluster 1 is now "
+        "partial and unallocated), then grow to 3: cluster 1 gets the backing file's first 1024 "
+        "bytes and zeros after, cluster 2 is new and zero", a,
+        pattern("ops/smc:image", 4 * cs), pattern("ops/smc:backing", 4 * cs),
+        [{"op": "resize", "size": cs + 1024}, {"op": "resize", "size": 3 * cs}],
+        ["RESIZE-SHRINK", "RESIZE-GROW", "WRITE-COW-HEAD-TAIL"]))
     a = AddCow(virtual_size=6144, cluster_bits=9, backing_name=b"backing.raw", bits={5})
     out.append(op_vector(
         "ops/resize-shrink-then-grow", "Shrink to 2 clusters, then grow back to 12: the backing "

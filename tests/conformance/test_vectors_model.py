@@ -105,3 +105,27 @@ def test_pattern_is_deterministic_and_seeded() -> None:
     assert pattern("a", 100) == pattern("a", 100)
     assert pattern("a", 100) != pattern("b", 100)
     assert pattern("a", 50) == pattern("a", 100)[:50]
+
+
+def test_generator_never_imports_the_reference_implementation() -> None:
+    """Expectations come from the oracle: only layout/registry modules of addcow_ref are used."""
+    import ast
+    from pathlib import Path
+
+    allowed = {"addcow_ref", "addcow_ref.constants", "addcow_ref.layout", "addcow_ref.model",
+               "addcow_ref.schema", "addcow_ref.rules"}
+    pkg = Path(__file__).resolve().parents[2] / "conformance" / "vectors"
+    used: dict[str, set[str]] = {}
+    for path in sorted(pkg.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                if name.startswith(("addcow_ref", "conformance.")):
+                    used.setdefault(name, set()).add(path.name)
+    assert "addcow_ref.model" in used
+    bad = {n: sorted(files) for n, files in used.items()
+           if n.startswith("addcow_ref") and n not in allowed}
+    assert not bad, bad
+    assert not [n for n in used if n.startswith("conformance.")
+                and not n.startswith("conformance.vectors")]
