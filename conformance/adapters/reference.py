@@ -111,7 +111,13 @@ class ReferenceAdapter:
             "supports": ["info", "read", "map", "apply", "apply:write", "apply:resize",
                          "apply:flush"],
             "features": ["v1", "backing-chain", "big-int"],
-            "policies": {},
+            # What the reference does with each `acceptable` flag of the manifest.
+            "policies": {
+                "trailing-data": "accept",
+                "unknown-compatible-bit": "accept",
+                "unknown-autoclear-bit": "accept",
+                "unknown-backing-format": "refuse",
+            },
         }
 
     def open(self, path: str, mode: str = "r") -> Any:

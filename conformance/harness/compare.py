@@ -134,7 +134,7 @@ def compare_map(expected: list[Any], actual: Any) -> MapProblem | None:
             return MapProblem(f"map entries {i - 1} and {i} are adjacent and not merged", start)
         pos = start + length
     # Well-formed but different: find the first offset where the allocation status differs.
-    points = sorted({s for s, _, _ in exp} | {s for s, _, _ in act} | {s + n for s, n, _ in exp})
+    points = sorted({s for s, _, _ in exp + act} | {s + n for s, n, _ in exp + act})
     for p in points:
         e, a = _state_at(exp, p), _state_at(act, p)
         if e != a:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import faulthandler
 import importlib
 import io
 import os
@@ -171,6 +172,9 @@ class ForkImpl(Impl):
             sys.stderr = io.TextIOWrapper(
                 io.BufferedWriter(io.FileIO(2, "w", closefd=False)), line_buffering=True
             )
+            if faulthandler.is_enabled():
+                # Inherited from the harness (pytest enables it): report into the call's stderr.
+                faulthandler.enable(file=sys.stderr)
             sys.argv = [self.target, *args]
             try:
                 code = _exit_status(self.func(args))

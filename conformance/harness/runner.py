@@ -476,7 +476,18 @@ class _VectorRun:
         args = ["apply", str(self.image), str(self.ops_path)]
         after = expect.get("after") or {}
         r = self.call(args)
-        if self._unsuccessful("apply", r, {"after": after.get("files")}):
+        if isinstance(expect.get("refusal"), Mapping):
+            # The operation must be refused (e.g. a write to a v1 image) and change nothing.
+            expected = {"refusal": {"rules": self.allowed_rules()}}
+            if r.exit_code == 0:
+                self.add("apply", "fail", "applied operations that must be refused",
+                         expected=expected, actual={"status": r.status_text},
+                         duration_ms=r.duration_ms, reproduce=self.reproduce(args))
+                return
+            if not self._judge_refusal("apply", r, expected, {"stderr": r.stderr},
+                                       r.duration_ms):
+                return
+        elif self._unsuccessful("apply", r, {"after": after.get("files")}):
             return
         mismatches = []
         paths = {f.role: f.path for f in self.v.files}
@@ -507,13 +518,22 @@ class _VectorRun:
                 duration_ms=r.duration_ms,
                 reproduce=self.reproduce(args),
             )
-        else:
+        elif r.exit_code == 0:
             self.add(
                 "apply", "pass", f"{len(ops)} ops applied; files match", duration_ms=r.duration_ms
             )
         self.check_contents(after, with_reference=False)
 
     # -- refusals ----------------------------------------------------------------------------
+
+    def allowed_rules(self) -> list[str]:
+        """Rules a refusal may cite: what the vector breaks, and the one it says to cite."""
+        rules = list(self.v.violates)
+        refusal = self.v.expect.get("refusal")
+        cite = refusal.get("rule") if isinstance(refusal, Mapping) else None
+        if isinstance(cite, str) and cite not in rules:
+            rules.append(cite)
+        return rules
 
     def check_refused(self, why: str) -> None:
         """An invalid image (or an acceptable one under a 'refuse' policy) must be refused.
@@ -522,7 +542,7 @@ class _VectorRun:
         succeed decides. Accepting in every call is a failure; a non-clean refusal (a traceback's
         exit 1, a signal) is ``refused-unclean`` unless ``--lenient-refusal``.
         """
-        expected = {"refusal": {"rules": list(self.v.violates)}, "why": why}
+        expected = {"refusal": {"rules": self.allowed_rules()}, "why": why}
         if self.v.kind == "op":
             ops = self.v.expect.get("ops", self.v.raw.get("ops", []))
             self.ops_path.write_text(json.dumps(ops, indent=1) + "\n", "utf-8")
@@ -541,28 +561,7 @@ class _VectorRun:
             calls.append({"args": list(r.args), "status": r.status_text, "stderr": r.stderr})
             if r.exit_code in (0, EXIT_UNSUPPORTED):
                 continue
-            ctx: dict[str, Any] = {"calls": calls}
-            repro = self.reproduce(args)
-            if r.timed_out:
-                self.add(cap, "timeout", f"no answer within {self.options.timeout:g} s",
-                         expected=expected, context=ctx, duration_ms=total, reproduce=repro)
-            elif r.signal is not None:
-                self.add(cap, "crash", f"crashed ({r.status_text})", expected=expected,
-                         actual={"status": r.status_text}, context=ctx, duration_ms=total,
-                         reproduce=repro)
-            elif r.exit_code == EXIT_REFUSED:
-                self._clean_refusal(cap, r, expected, ctx, total, repro)
-            else:
-                actual = {"status": r.status_text}
-                if self.options.lenient_refusal:
-                    ctx["unclean"] = True
-                    self.add(cap, "pass", f"refused, but not cleanly ({r.status_text}; "
-                             "counted as a refusal by --lenient-refusal)", expected=expected,
-                             actual=actual, context=ctx, duration_ms=total)
-                else:
-                    self.add(cap, "refused-unclean", f"refused with {r.status_text} instead of "
-                             f"exit {EXIT_REFUSED} (a crash looks the same)", expected=expected,
-                             actual=actual, context=ctx, duration_ms=total, reproduce=repro)
+            self._judge_refusal(cap, r, expected, {"calls": calls}, total)
             return
         cap0 = plan[0][0]
         if all(c["status"] == f"exit {EXIT_UNSUPPORTED}" for c in calls):
@@ -580,6 +579,35 @@ class _VectorRun:
             reproduce=self.reproduce(plan[0][1]),
         )
 
+    def _judge_refusal(
+        self, cap: str, r: CallResult, expected: dict[str, Any], ctx: dict[str, Any], total: float
+    ) -> bool:
+        """Record a call that had to refuse and did not exit 0; True for a clean refusal."""
+        repro = self.reproduce(r.args)
+        if r.timed_out:
+            self.add(cap, "timeout", f"no answer within {self.options.timeout:g} s",
+                     expected=expected, context=ctx, duration_ms=total, reproduce=repro)
+        elif r.signal is not None:
+            self.add(cap, "crash", f"crashed ({r.status_text})", expected=expected,
+                     actual={"status": r.status_text}, context=ctx, duration_ms=total,
+                     reproduce=repro)
+        elif r.exit_code == EXIT_UNSUPPORTED:
+            self.add(cap, "skip", "not supported (exit 69)", context=ctx, duration_ms=total)
+        elif r.exit_code == EXIT_REFUSED:
+            return self._clean_refusal(cap, r, expected, ctx, total, repro)
+        else:
+            actual = {"status": r.status_text}
+            if self.options.lenient_refusal:
+                ctx["unclean"] = True
+                self.add(cap, "pass", f"refused, but not cleanly ({r.status_text}; "
+                         "counted as a refusal by --lenient-refusal)", expected=expected,
+                         actual=actual, context=ctx, duration_ms=total)
+                return True
+            self.add(cap, "refused-unclean", f"refused with {r.status_text} instead of "
+                     f"exit {EXIT_REFUSED} (a crash looks the same)", expected=expected,
+                     actual=actual, context=ctx, duration_ms=total, reproduce=repro)
+        return False
+
     def _clean_refusal(
         self,
         cap: str,
@@ -588,25 +616,27 @@ class _VectorRun:
         ctx: dict[str, Any],
         total: float,
         repro: str,
-    ) -> None:
+    ) -> bool:
         refusal = self._refusal_json(r)
         rule = refusal.get("rule") if isinstance(refusal, dict) else None
         actual = {"status": r.status_text, "refusal": refusal}
-        if rule is not None and self.v.violates and rule not in self.v.violates:
+        allowed = self.allowed_rules()
+        if rule is not None and allowed and rule not in allowed:
             if self.options.check_refusal_reason:
                 self.add(cap, "fail", f"refused for the wrong reason: {rule}, expected "
-                         f"{' or '.join(self.v.violates)}", expected=expected, actual=actual,
+                         f"{' or '.join(allowed)}", expected=expected, actual=actual,
                          context=ctx, duration_ms=total, reproduce=repro)
-                return
+                return False
             ctx["other_reason"] = rule
-        elif rule is None and self.options.check_refusal_reason and self.v.violates:
+        elif rule is None and self.options.check_refusal_reason and allowed:
             self.add(cap, "fail", "refused without naming a rule (--check-refusal-reason)",
                      expected=expected, actual=actual, context=ctx, duration_ms=total,
                      reproduce=repro)
-            return
+            return False
         why = f" ({rule})" if rule else ""
         self.add(cap, "pass", f"refused cleanly{why}", expected=expected, actual=actual,
                  context={**ctx, "verdict": "refused"}, duration_ms=total)
+        return True
 
     # -- driver -------------------------------------------------------------------------------
 
@@ -616,7 +646,9 @@ class _VectorRun:
     def run(self) -> None:
         missing = self.unmet()
         if missing:
-            cap = next((c for c in CAPABILITIES if c in self.v.requires), "info")
+            needed = {r.partition(":")[0] for r in self.v.requires}
+            cap = "apply" if self.v.kind == "op" else "info"
+            cap = next((c for c in CAPABILITIES if c in needed and not self.caps.has(c)), cap)
             self.add(cap, "skip", f"needs {', '.join(missing)}, which the adapter does not declare")
             return
         self.setup()

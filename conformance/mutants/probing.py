@@ -28,7 +28,7 @@ class FormatProbing(MetadataMutant):
         try:
             with backing.open("rb") as f:
                 head = f.read(len(MAGIC))
-        except OSError:
+        except (OSError, ValueError):  # missing, or a name no path can hold (NUL bytes)
             return
         guess = FORMAT_ADD_COW if head == MAGIC else FORMAT_RAW
         set_field(data, "backing_format", guess.encode("ascii"))
