@@ -24,6 +24,7 @@ __all__ = [
     "read_vector",
     "refusal_vector",
     "std_files",
+    "twin_of",
 ]
 
 #: Every rule a conforming file obeys, listed in ``exercises`` of the plain valid vectors.
@@ -107,6 +108,12 @@ def refusal_vector(vid: str, description: str, files: list[File], violates: list
         expect={"refusal": {"rule": violates[0]}}, findings=findings,
         exercises=list(exercises), violates=violates, flags=flags,
         requires=["info", *requires], spec=spec)
+
+
+def twin_of(base: str, fields: tuple[str, ...], v: Vector) -> Vector:
+    """Record that ``v`` is the valid vector ``base`` with only ``fields`` rewritten."""
+    v.twin_of, v.twin_fields = base, fields
+    return v
 
 
 def field_finding(rule: str, field: str, offset: int) -> dict[str, Any]:

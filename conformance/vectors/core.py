@@ -85,6 +85,10 @@ class Vector:
     spec: str = "2.0"
     entry: str = "image.add-cow"
     generator: str = ""
+    #: Provenance for the twin test (not published): the valid vector this one was made from
+    #: and the header fields rewritten, the only bytes in which the two may differ.
+    twin_of: str | None = None
+    twin_fields: tuple[str, ...] = ()
 
     @property
     def directory(self) -> str:

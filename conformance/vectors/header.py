@@ -9,7 +9,7 @@ from __future__ import annotations
 from addcow_ref.constants import MAGIC
 
 from .builder import AddCow, field_offset, set_field
-from .common import FILE_RULES, pattern, producer, read_vector, refusal_vector
+from .common import FILE_RULES, pattern, producer, read_vector, refusal_vector, twin_of
 from .core import File, Vector, finding
 
 
@@ -25,8 +25,10 @@ def _twin(vid: str, description: str, field: str, value: int | bytes, rule: str)
     set_field(buf, field, value)
     files = [File("add-cow", "image.add-cow", bytes(buf)), File("image", "image.raw", image),
              File("backing", "backing.raw", backing)]
-    return refusal_vector(vid, description, files, [rule],
-                          [finding(rule, offset=field_offset(field), field=field)])
+    v = refusal_vector(vid, description, files, [rule],
+                       [finding(rule, offset=field_offset(field), field=field)])
+    v.twin_of, v.twin_fields = "header/base", (field,)
+    return v
 
 
 @producer
@@ -101,7 +103,7 @@ def twins() -> list[Vector]:
     set_field(buf, "header_length", 4100)
     files = [File("add-cow", "image.add-cow", bytes(buf)), File("image", "image.raw", image),
              File("backing", "backing.raw", backing)]
-    out.append(refusal_vector(
+    out.append(twin_of("header/base", ("header_length",), refusal_vector(
         "header/header-length-past-bitmap-offset", "header_length is 4100 > bitmap_offset "
         "4096; the name area is empty so neither name lies inside it", files,
         ["HDR-LENGTH-BOUND", "NAME-BOUNDS"],
@@ -110,7 +112,7 @@ def twins() -> list[Vector]:
          finding("NAME-BOUNDS", offset=field_offset("image_name_offset"),
                  field="image_name_offset"),
          finding("NAME-BOUNDS", offset=field_offset("backing_name_offset"),
-                 field="backing_name_offset")]))
+                 field="backing_name_offset")])))
     # Truncated headers.
     full = a.build()
     for n, slug in ((127, "truncated-127-bytes"), (0, "empty-file")):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .builder import AddCow, field_offset, set_field
-from .common import pattern, producer, read_vector, refusal_vector, std_files
+from .common import pattern, producer, read_vector, refusal_vector, std_files, twin_of
 from .core import Vector, finding
 
 
@@ -20,12 +20,12 @@ def cluster_sizes() -> list[Vector]:
     for bits, slug in ((8, "cluster-bits-8"), (22, "cluster-bits-22")):
         buf = bytearray(a.build())
         set_field(buf, "cluster_bits", bits)
-        out.append(refusal_vector(
+        out.append(twin_of("limits/cluster-bits-9", ("cluster_bits",), refusal_vector(
             f"limits/{slug}", f"cluster_bits is {bits}, outside 9..21; the bitmap length (1 "
             "byte) and its padding stay valid", std_files(bytes(buf), image, backing),
             ["HDR-CLUSTER-BITS"],
             [finding("HDR-CLUSTER-BITS", offset=field_offset("cluster_bits"),
-                     field="cluster_bits")]))
+                     field="cluster_bits")])))
     cs = 1 << 21
     vs = 2 * cs + 512
     a = AddCow(virtual_size=vs, cluster_bits=21, backing_name=b"backing.raw", bits={1})

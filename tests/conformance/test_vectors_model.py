@@ -129,3 +129,31 @@ def test_generator_never_imports_the_reference_implementation() -> None:
     assert not bad, bad
     assert not [n for n in used if n.startswith("conformance.")
                 and not n.startswith("conformance.vectors")]
+
+
+def test_twins_differ_from_their_base_only_in_the_rewritten_fields() -> None:
+    from addcow_ref.layout import field_info
+    from conformance.vectors.manifest import all_vectors
+
+    vs = {v.id: v for v in all_vectors()}
+    twins = [v for v in vs.values() if v.twin_of]
+    assert len(twins) >= 10
+    for t in twins:
+        base = vs[str(t.twin_of)]
+        assert base.result == "valid", t.id
+        allowed: set[int] = set()
+        for name in t.twin_fields:
+            info = field_info(HEADER_V2, name)
+            allowed |= set(range(info.offset, info.offset + info.size))
+        files = {f.path: f.data for f in base.files}
+        for f in t.files:
+            assert f.data is not None
+            want = files[f.path]
+            assert want is not None
+            assert len(f.data) == len(want), (t.id, f.path)
+            diff = {i for i in range(len(want)) if f.data[i] != want[i]}
+            if f.role == "add-cow":
+                assert diff, t.id
+                assert diff <= allowed, (t.id, sorted(diff - allowed)[:5])
+            else:
+                assert not diff, (t.id, f.path)
