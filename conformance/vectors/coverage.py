@@ -89,4 +89,31 @@ def render_coverage(manifest: dict[str, Any] | None = None) -> str:
             f"     - {_ids(table[rid]['obeys'])}",
             f"     - {broken_cell}",
         ]
+    lines += [
+        "",
+        "Vectors",
+        "-------",
+        "",
+        "Every vector, with what it obeys (valid) or breaks (invalid, acceptable).",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 25 7 9 59",
+        "",
+        "   * - Vector",
+        "     - Kind",
+        "     - Result",
+        "     - Description",
+    ]
+    for v in m["vectors"]:
+        rules_cell = ", ".join(v["violates"]) if v["violates"] else ""
+        what = v["description"].replace("*", "\\*").replace("`", "'")
+        if rules_cell:
+            what += f" (breaks {rules_cell})"
+        lines += [
+            f"   * - ``{v['id']}``",
+            f"     - {v['kind']}",
+            f"     - {v['result']}",
+            f"     - {what}",
+        ]
     return "\n".join(lines) + "\n"
