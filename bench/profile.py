@@ -1,0 +1,175 @@
+"""Profiles of the workloads that miss their targets: the evidence behind the results page notes.
+
+``python -m bench.profile [WORKLOAD ...] [--out DIR]``: each in-process workload runs under
+pyinstrument (a flat list of functions by own time, then the call tree down to 3 % of the
+total); the NBD workloads sample the nbdkit process that hosts the Python plugin with py-spy.
+Results go to ``bench/results/profiles/WORKLOAD.txt``. Needs ``pip install pyinstrument py-spy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .images import addcow_image, data_file
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1 << 20
+
+
+def _pyinstrument(fn: Callable[[], None]) -> str:
+    from pyinstrument import Profiler
+
+    prof = Profiler(interval=0.0005)
+    prof.start()
+    fn()
+    prof.stop()
+    tree = prof.output_text(time="percent_of_total",
+                            processor_options={"filter_threshold": 0.03})
+    lines = tree.splitlines()
+    # Drop pyinstrument's banner: keep the summary numbers and the tree.
+    head = [m.group(0) for ln in lines[:4]
+            for m in [re.search(r"(Samples|Duration):.*", ln)] if m]
+    body = [ln for ln in lines if "%" in ln and not ln.lstrip().startswith("_")]
+    return "\n".join([*head, *body])
+
+
+def random_reads(cache: str) -> str:
+    from addcow_ref import open_image
+
+    size = 64 * MIB
+    img = addcow_image(cache, size, fill="random", data=True)
+    rng = random.Random(7)
+    offsets = [rng.randrange(size >> 12) << 12 for _ in range(20000)]
+
+    def run() -> None:
+        with open_image(img) as im:
+            for off in offsets:
+                im.read(off, 4096)
+    return _pyinstrument(run)
+
+
+def cow_writes(cache: str) -> str:
+    import addcow_ref
+
+    size = 256 * MIB
+    base = addcow_image(cache, size, fill="zero", data=True).parent / "base.raw"
+    d = Path(tempfile.mkdtemp(prefix="prof-cow-"))
+    try:
+        (d / "base.raw").symlink_to(base)
+        addcow_ref.create(d / "o.addcow", image_file="o.raw", backing_file="base.raw",
+                          backing_format="raw")
+        offsets = random.Random(5).sample(range(0, size, 64 << 10), size >> 16)
+
+        def run() -> None:
+            with addcow_ref.open_image(d / "o.addcow", "r+") as im:
+                for off in offsets:
+                    im.write(off, b"\xa5" * 4096)
+                im.flush()
+        return _pyinstrument(run)
+    finally:
+        shutil.rmtree(d)
+
+
+def check_64t(cache: str) -> str:
+    img = addcow_image(cache, 64 << 40, fill="random")
+
+    def run() -> None:
+        from conformance.checker.cli import main
+
+        main(["-q", str(img)])
+    return _pyinstrument(run)
+
+
+def _nbd(cache: str, direction: str) -> str:
+    """py-spy samples of the nbdkit process (the Python plugin) while nbdcopy runs."""
+    size = 512 * MIB
+    img = addcow_image(cache, size, fill="ones", backing=False, data=True)
+    d = Path(tempfile.mkdtemp(prefix="prof-nbd-"))
+    sock = d / "s.sock"
+    raw_out = d / "spy.txt"
+    serve = subprocess.Popen([sys.executable, "-m", "addcow_ref.serve", str(img), "--socket",
+                              str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        nbdkit = subprocess.run(["pgrep", "-P", str(serve.pid), "nbdkit"], capture_output=True,
+                                text=True, check=True).stdout.split()[0]
+        spy = subprocess.Popen(["py-spy", "record", "--pid", nbdkit, "--rate", "500",
+                                "--format", "raw", "--nonblocking", "-o", str(raw_out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        src = data_file(d / "src.raw", size, 9)
+        uri = f"nbd+unix:///?socket={sock}"
+        for _ in range(4):
+            argv = ["nbdcopy", uri, "null:"] if direction == "read" else \
+                ["nbdcopy", "--flush", str(src), uri]
+            subprocess.run(argv, check=True)
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+        return _collapse(raw_out.read_text())
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
+        shutil.rmtree(d)
+
+
+def _collapse(raw: str) -> str:
+    """Top stacks and top leaf frames from py-spy's collapsed ``a;b;c count`` lines."""
+    stacks: collections.Counter[str] = collections.Counter()
+    leaves: collections.Counter[str] = collections.Counter()
+    for line in raw.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        frames = [f for f in stack.split(";") if f.strip()]
+        leaf = frames[-1] if frames else "(idle or in C, no Python frame)"
+        stacks[" <- ".join(reversed(frames[-4:])) or leaf] += int(n)
+        leaves[leaf] += int(n)
+    total = sum(leaves.values()) or 1
+    out = [f"{total} samples; own time by innermost Python frame:"]
+    out += [f"  {100 * n / total:5.1f} %  {f}" for f, n in leaves.most_common(10)]
+    out += ["", "top stacks (innermost first, 4 frames):"]
+    out += [f"  {100 * n / total:5.1f} %  {s}" for s, n in stacks.most_common(8)]
+    return "\n".join(out)
+
+
+WORKLOADS: dict[str, Callable[[str], str]] = {
+    "random-reads": random_reads,
+    "cow-writes": cow_writes,
+    "check-64t": check_64t,
+    "nbd-read": lambda c: _nbd(c, "read"),
+    "nbd-write": lambda c: _nbd(c, "write"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    ap.add_argument("workloads", nargs="*", choices=[*WORKLOADS, []], default=[])
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "profiles")
+    ap.add_argument("--cache", default=os.environ.get("ADDCOW_BENCH_CACHE",
+                                                      "/var/tmp/addcow-bench"))
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.workloads or list(WORKLOADS):
+        text = WORKLOADS[name](args.cache)
+        (args.out / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
+        print(f"== {name}\n{text}\n", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
