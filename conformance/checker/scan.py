@@ -9,6 +9,8 @@ time and only the bytes the file really holds.
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import sys
 from collections.abc import Iterator
 
@@ -68,7 +70,19 @@ def bitmap_geometry(ctx: CheckContext) -> BitmapGeometry:
     return BitmapGeometry(int(header.bitmap_offset), header.cluster_count, header.bitmap_length)
 
 
-def _chunks(ctx: CheckContext, start: int, length: int) -> Iterator[bytes]:
+def _next_data(fd: int, pos: int, end: int) -> int:
+    """Where data resumes at or after ``pos`` (``end`` if nowhere before it); ``pos`` itself
+    when the file system cannot tell (then everything is read)."""
+    try:
+        return min(os.lseek(fd, pos, os.SEEK_DATA), end)
+    except OSError as e:
+        return end if e.errno == errno.ENXIO else pos
+
+
+def _chunks(ctx: CheckContext, start: int, length: int) -> Iterator[tuple[bytes | None, int]]:
+    """``(data, n)`` for each chunk of ``[start, start + length)``; ``data`` is None for a hole
+    of ``n`` zero bytes, skipped unread: a sparse file that really holds a terabyte-sized
+    bitmap costs one ``lseek`` per hole, not terabytes of reads."""
     chunk = ctx.options.chunk_size
     done = 0
     bar = None
@@ -79,13 +93,20 @@ def _chunks(ctx: CheckContext, start: int, length: int) -> Iterator[bytes]:
                    leave=False)
     try:
         while done < length:
-            data = ctx.read_at(start + done, min(chunk, length - done))
-            if not data:
-                return
-            yield data
-            done += len(data)
+            pos = start + done
+            data_at = _next_data(ctx.fd, pos, start + length)
+            if data_at > pos:
+                yield None, data_at - pos
+                n = data_at - pos
+            else:
+                data = ctx.read_at(pos, min(chunk, length - done))
+                if not data:
+                    return
+                yield data, len(data)
+                n = len(data)
+            done += n
             if bar is not None:
-                bar.update(len(data))
+                bar.update(n)
     finally:
         if bar is not None:
             bar.close()
@@ -97,23 +118,28 @@ def _scan(ctx: CheckContext) -> BitmapScan:
     ones = 0
     first_zero: int | None = None
     pos = 0  # byte position inside the bitmap
-    last = b""
+    last = 0
     all_ones = b""
-    for data in _chunks(ctx, geo.offset, in_file):
-        bits = min(len(data) * 8, geo.cluster_count - pos * 8)
-        ones += count_ones(data)
-        if first_zero is None:
-            if len(all_ones) != len(data):
-                all_ones = b"\xff" * len(data)
-            if data != all_ones:
-                at = find_bit(data, 0, bits, False)
-                if at < bits:
-                    first_zero = pos * 8 + at
-        pos += len(data)
-        last = data[-1:]
+    for data, n in _chunks(ctx, geo.offset, in_file):
+        bits = min(n * 8, geo.cluster_count - pos * 8)
+        if data is None:  # a hole: n zero bytes
+            if first_zero is None and bits > 0:
+                first_zero = pos * 8
+            last = 0
+        else:
+            ones += count_ones(data)
+            if first_zero is None:
+                if len(all_ones) != n:
+                    all_ones = b"\xff" * n
+                if data != all_ones:
+                    at = find_bit(data, 0, bits, False)
+                    if at < bits:
+                        first_zero = pos * 8 + at
+            last = data[-1]
+        pos += n
     padding_set: int | None = None
     if pos == geo.length and geo.length:
-        padding_set = last[0] & padding_mask(geo.cluster_count)
+        padding_set = last & padding_mask(geo.cluster_count)
         ones -= padding_set.bit_count()
     clusters_seen = min(pos * 8, geo.cluster_count)
     return BitmapScan(geo, pos, ones, clusters_seen, first_zero, padding_set)

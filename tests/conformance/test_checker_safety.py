@@ -12,7 +12,7 @@ import pytest
 from addcow_ref.rules import all_rules
 from conformance.checker import CheckOptions, Report, check_file
 
-from .images import pristine_v2, set_field
+from .images import build_v2, patch_bytes, pristine_v2, set_field, v2_header
 
 MiB = 1 << 20
 
@@ -111,3 +111,50 @@ def test_absolute_names_are_used_as_is(tmp_path: Path) -> None:
     report = check_file(s.addcow)
     assert report.findings == []
     assert report.facts["image_file"] == str(tmp_path / "a" / "abs.raw")
+
+
+def test_holes_of_a_sparse_bitmap_are_skipped_not_read(tmp_path: Path) -> None:
+    # A 64 GiB bitmap that really is in the (sparse) file: reading its zeros would take a
+    # minute; the scan skips holes and still sees the last byte's padding bits.
+    clusters = (1 << 39) - 3
+    header = v2_header(virtual_size=clusters << 9, cluster_bits=9, image_name_offset=128,
+                       image_name_length=9)
+    path = tmp_path / "sparse.add-cow"
+    path.write_bytes(build_v2(header, {128: b"image.raw"}, bitmap=b""))
+    length = 1 << 36
+    os.truncate(path, 4096 + length)
+    patch_bytes(path, 4096 + length - 1, b"\xff")
+    patch_bytes(path, 4096 + (1 << 20), b"\x01")  # one allocated cluster in the middle
+    report, peak = checked_with_peak(path, CheckOptions(follow=False))
+    assert report.rule_ids == ["BMP-PADDING"]
+    assert report.findings[0].actual == "0xe0"
+    assert report.facts["allocated_clusters"] == 1 + 5
+    assert peak < 8 * MiB
+
+
+def test_sparse_and_dense_copies_of_a_bitmap_get_the_same_verdict(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(7)
+    clusters = 8 * (3 * MiB) - 2
+    bitmap = bytearray(rng.randbytes(MiB) + bytes(MiB + 12345) + rng.randbytes(MiB - 12345))
+    bitmap[-1] &= 0x3F
+    verdicts = []
+    for sparse in (True, False):
+        d = tmp_path / ("sparse" if sparse else "dense")
+        s = pristine_v2(d, virtual_size=clusters << 9, cluster_bits=9, bitmap=b"",
+                        compatible_features=1)
+        with open(s.addcow, "r+b") as f:
+            f.seek(4096)
+            if sparse:  # leave the zero run as a hole
+                f.write(bitmap[:MiB])
+                f.seek(4096 + 2 * MiB + 12345)
+                f.write(bitmap[2 * MiB + 12345:])
+            else:
+                f.write(bitmap)
+        report = check_file(s.addcow, CheckOptions(chunk_size=256 << 10))
+        verdicts.append((report.rule_ids, [f.message for f in report.findings],
+                         report.facts["allocated_clusters"]))
+    assert verdicts[0] == verdicts[1]
+    assert verdicts[0][0] == ["FEAT-ALL-ALLOCATED"]
+    assert verdicts[0][2] == int.from_bytes(bitmap, "little").bit_count()
