@@ -133,8 +133,10 @@ class OSFileSystem:
     def kind(self, path: str) -> FileKind:
         try:
             st = os.stat(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return "missing"
+        except OSError:
+            return "other"  # e.g. a name too long: not something we can open
         if stat.S_ISREG(st.st_mode):
             return "file"
         if stat.S_ISBLK(st.st_mode):

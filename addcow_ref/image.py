@@ -532,9 +532,10 @@ class AddCowImage:
 
     def is_allocated(self, offset: int, length: int) -> tuple[bool, int]:
         """Whether the byte at ``offset`` is in this image, and how many bytes from ``offset``
-        (at most ``length``) share that status."""
+        (at most ``length``, clipped to the end of the disk) share that status."""
         self._check_open()
-        self._check_range(offset, length)
+        self._check_range(offset, 0)
+        length = min(length, self.virtual_size - offset)
         if not length:
             return (False, 0)
         with self._rw.shared():
