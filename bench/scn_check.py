@@ -128,14 +128,18 @@ def scaling(p: Params) -> list[Row]:
         read = _timed([cat, str(img)], [])
         for name, argv, codes in (("check", [check, "-q", str(img)], _CHECKED),
                                   ("map", [addcow, "map", "--output", "json", str(img)], (0,))):
-            subject = _timed(argv, [], codes)
+            rss: list[int] = []
+            subject = _timed(argv, rss, codes)
             subject()
             s, b = interleave(subject, read, p.repeats)
             out[name].append(Row(
                 f"scaling-{name}", human_size(size), f"addcow {name}", "cat (read the file)",
                 s, b, "", None, False,
                 extra={"x": size, "x_label": "virtual size, bytes (64 KiB clusters)",
-                       "extents": max(1, size >> 28)}))
+                       "extents": max(1, size >> 28), "peak_rss_kib": max(rss),
+                       "note": f"bitmap {human_size(size >> 19)} in runs of 4096 clusters "
+                               f"({max(1, size >> 28)} extents); peak RSS "
+                               f"{max(rss) / 1024:.0f} MiB"}))
     rows = out["check"] + out["map"]
     for name, series in out.items():
         rows.append(_slope_row(f"addcow {name}", series, series[0].subject_s.median))
