@@ -105,15 +105,15 @@ def start_server(image: Path, workdir: Path, *, readonly: bool = False,
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """A factory: ``serve(image, readonly=False, port=None)`` -> a running Server, stopped at
-    teardown (SIGINT, as Ctrl-C would)."""
+    """A factory: ``serve(image, readonly=False, port=None, name=None)`` -> a running Server
+    (on ``tmp_path/<name>.sock``), stopped at teardown (SIGINT, as Ctrl-C would)."""
     tools.need("nbdkit")
     servers: list[Server] = []
 
     def start(image: Path, *, readonly: bool = False, extra: tuple[str, ...] = (),
-              port: int | None = None) -> Server:
+              port: int | None = None, name: str | None = None) -> Server:
         server = start_server(image, tmp_path, readonly=readonly, extra=extra,
-                              name=f"nbd{len(servers)}", port=port)
+                              name=name or f"nbd{len(servers)}", port=port)
         servers.append(server)
         return server
 

@@ -6,6 +6,7 @@ import json
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -183,3 +184,32 @@ def test_stale_socket_is_replaced_and_live_one_refused(
                           capture_output=True, text=True, timeout=tools.TIMEOUT, check=False)
     assert proc.returncode == 1
     assert "another server is listening" in proc.stderr
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def test_killed_server_takes_nbdkit_along(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    """SIGKILL gives ``addcow serve`` no chance to stop nbdkit; ``--exit-with-parent`` does, and
+    nbdkit still unloads the plugin cleanly. The socket left behind is replaced on restart."""
+    tools.need("qemu-io")
+    disk = images.overlay(tmp_path, size=MiB)
+    server = serve(disk.path)
+    tools.qemu_io(server.uri, ["write -P 0x66 70000 100"])
+    (nbdkit_pid,) = _children(server.proc.pid)
+    server.proc.kill()
+    server.proc.wait(tools.TIMEOUT)
+    deadline = time.monotonic() + tools.TIMEOUT
+    while Path(f"/proc/{nbdkit_pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{nbdkit_pid}").exists(), "nbdkit outlived its parent"
+    tools.assert_conforming(disk.path)
+    assert server.socket is not None
+    assert server.socket.exists()  # left behind by nbdkit
+    again = serve(disk.path, readonly=True, name=server.socket.stem)
+    assert again.socket == server.socket  # the stale socket was replaced
+    tools.qemu_io(again.uri, ["read -P 0x66 70000 100"], readonly=True)
