@@ -43,9 +43,10 @@ _REGISTRY: dict[str, RegisteredCheck] = {}
 
 def check(rule_id: str, *, needs_header: bool = True) -> Callable[[CheckFunc], CheckFunc]:
     """Register ``func`` as the check of ``rule_id``; the ID must exist in the spec's registry."""
+    if rule_id not in all_rules():
+        raise ValueError(f"@check({rule_id!r}): no such rule in the spec")
+
     def register(func: CheckFunc) -> CheckFunc:
-        if rule_id not in all_rules():
-            raise ValueError(f"@check({rule_id!r}): no such rule in the spec")
         if rule_id in _REGISTRY:
             raise ValueError(f"@check({rule_id!r}) is registered twice")
         _REGISTRY[rule_id] = RegisteredCheck(rule_id, func, needs_header)

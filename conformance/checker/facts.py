@@ -44,6 +44,8 @@ def collect_facts(ctx: CheckContext) -> dict[str, Any]:
         facts.update(header_length=int(header.header_length),
                      cluster_bits=int(header.cluster_bits),
                      bitmap_offset=int(header.bitmap_offset))
+    if ctx.geometry_valid():
+        facts["cluster_size"] = 1 << int(header.cluster_bits)
     facts["image_file"] = _name(ctx, "image")
     facts["backing_file"] = _name(ctx, "backing")
     try:

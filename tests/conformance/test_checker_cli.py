@@ -145,6 +145,7 @@ def test_json_output_validates_and_counts(good: Path, warned: Path, bad: Path, t
     assert doc["summary"] == {"errors": 2, "warnings": 1, "infos": 0, "images": 4,
                               "not_checked": 1}
     assert doc["images"][0]["facts"]["allocated_clusters"] == 5
+    assert doc["images"][0]["facts"]["cluster_size"] == 65536
     assert "is a directory" in doc["images"][3]["error"]
 
 

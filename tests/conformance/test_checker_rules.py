@@ -375,3 +375,12 @@ def test_a_check_that_raises_becomes_an_internal_error(
     assert report.internal_errors[0].rule == "HDR-MAGIC"
     assert "kaboom" in report.internal_errors[0].message
     assert "HDR-VERSION" in report.rules_checked  # the run went on
+
+
+def test_registering_a_check_for_an_unknown_rule_fails() -> None:
+    from conformance.checker.engine import check
+
+    with pytest.raises(ValueError, match="no such rule"):
+        check("HDR-NO-SUCH-RULE")
+    with pytest.raises(ValueError, match="registered twice"):
+        check("HDR-MAGIC")(lambda ctx: [])
