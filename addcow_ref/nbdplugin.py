@@ -31,14 +31,14 @@ import errno
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 try:  # Present only inside nbdkit; importing this module elsewhere (tests, docs) is fine.
     import nbdkit
 except ImportError:  # pragma: no cover - depends on the interpreter
     nbdkit = None
 
-from addcow_ref import open_image
+from addcow_ref import AddCowImage, open_image
 from addcow_ref.errors import AddCowError, ReadOnlyError
 
 API_VERSION = 2
@@ -66,7 +66,7 @@ class _Config:
 class _Export:
     """The one open image behind every connection."""
 
-    image: Any
+    image: AddCowImage
 
 
 @dataclass
@@ -104,7 +104,7 @@ def _errno_for(exc: BaseException) -> int:
     return errno.EIO
 
 
-def _call(fn: Callable[[Any], _T]) -> _T:
+def _call(fn: Callable[[AddCowImage], _T]) -> _T:
     """Run ``fn(image)``, turning failures into an errno for nbdkit."""
     export = _require_export()
     try:
@@ -225,15 +225,16 @@ def pread(h: _Handle, buf: bytearray, offset: int, flags: int) -> None:
     buf[:] = data
 
 
-def pwrite(h: _Handle, buf: bytes, offset: int, flags: int) -> None:
+def pwrite(h: _Handle, buf: bytes | memoryview, offset: int, flags: int) -> None:
+    """``buf`` is valid for the duration of the call, and the library is done with it when
+    ``write`` returns, so it is passed on without a copy."""
     if h.readonly:
         if nbdkit is not None:
             nbdkit.set_error(errno.EROFS)
         raise ReadOnlyError("the export is read-only")
-    data = bytes(buf)
 
-    def write(img: Any) -> None:
-        img.write(offset, data)
+    def write(img: AddCowImage) -> None:
+        img.write(offset, buf)
         if flags & _FLAG_FUA:
             img.flush()
 
@@ -255,7 +256,7 @@ def extents(h: _Handle, count: int, offset: int, flags: int) -> list[tuple[int, 
 
 # --- extents -----------------------------------------------------------------------------------
 
-def extents_of(image: Any, offset: int, count: int) -> list[tuple[int, int, int]]:
+def extents_of(image: AddCowImage, offset: int, count: int) -> list[tuple[int, int, int]]:
     """``(offset, length, flags)`` covering ``[offset, offset + count)`` of the guest disk
     (clipped to its end), adjacent ranges with equal flags merged.
 
