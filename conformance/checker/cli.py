@@ -50,8 +50,16 @@ def check_images(paths: Sequence[str], options: CheckOptions, jobs: int = 1) -> 
         return [check_path(p, options) for p in paths]
     from concurrent.futures import ProcessPoolExecutor  # only paid for when used
 
+    reports: list[Report] = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(paths))) as pool:
-        return list(pool.map(check_path, paths, [options] * len(paths)))
+        futures = [pool.submit(check_path, p, options) for p in paths]
+        for path, future in zip(paths, futures, strict=True):
+            try:
+                reports.append(future.result())
+            except Exception as e:  # a worker that died (killed, out of memory): exit 1
+                reports.append(Report(path=path, error=f"cannot check {path}: worker failed: "
+                                      f"{type(e).__name__}: {e}"))
+    return reports
 
 
 @click.command(cls=_CheckCommand, epilog=EXIT_STATUS_HELP,

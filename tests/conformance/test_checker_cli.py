@@ -263,3 +263,19 @@ def test_v1_images_are_checked(tmp_path: Path, capfd: pytest.CaptureFixture[str]
     assert image["facts"]["version"] == 1
     assert "V1-BITMAP-LENGTH" in image["rules_checked"]
     assert "HDR-RESERVED" in {n["rule"] for n in image["rules_not_applicable"]}
+
+
+def _worker_dies(path: str, options: object) -> object:
+    os._exit(9)
+
+
+def test_a_dead_worker_means_could_not_check(good: Path, warned: Path,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capfd: pytest.CaptureFixture[str]) -> None:
+    import conformance.checker.cli as cli_module
+
+    monkeypatch.setattr(cli_module, "check_path", _worker_dies)
+    code, out, err = run(["--jobs", "2", str(good), str(warned)], capfd)
+    assert code == 1
+    assert "worker failed" in err
+    assert "Traceback" not in out + err
