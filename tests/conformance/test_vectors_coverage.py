@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def manifest() -> dict:  # type: ignore[type-arg]
-    return json.loads((ROOT / "vectors" / "manifest.json").read_text("utf-8"))
+def manifest() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((ROOT / "vectors" / "manifest.json").read_text("utf-8"))
+    return data
 
 
 def _testable() -> list[str]:
@@ -22,20 +24,20 @@ def _testable() -> list[str]:
                   if r.status == "active" and r.testability != "untestable")
 
 
-def test_every_testable_rule_is_obeyed_by_a_valid_vector(manifest: dict) -> None:  # type: ignore[type-arg]
+def test_every_testable_rule_is_obeyed_by_a_valid_vector(manifest: dict[str, Any]) -> None:
     obeyed = {rid for v in manifest["vectors"] if v["result"] == "valid" for rid in v["exercises"]}
     missing = [rid for rid in _testable() if rid not in obeyed]
     assert not missing, f"rules without a valid vector exercising them: {missing}"
 
 
-def test_every_breakable_rule_is_broken_by_a_vector(manifest: dict) -> None:  # type: ignore[type-arg]
+def test_every_breakable_rule_is_broken_by_a_vector(manifest: dict[str, Any]) -> None:
     broken = {rid for v in manifest["vectors"] for rid in v["violates"]}
     rules = all_rules()
     missing = [rid for rid in _testable() if not rules[rid].unbreakable and rid not in broken]
     assert not missing, f"breakable rules without a vector breaking them: {missing}"
 
 
-def test_unbreakable_rules_are_never_claimed_broken(manifest: dict) -> None:  # type: ignore[type-arg]
+def test_unbreakable_rules_are_never_claimed_broken(manifest: dict[str, Any]) -> None:
     rules = all_rules()
     wrong = sorted({rid for v in manifest["vectors"] for rid in v["violates"]
                     if rules[rid].unbreakable or rules[rid].testability == "untestable"})
@@ -43,12 +45,12 @@ def test_unbreakable_rules_are_never_claimed_broken(manifest: dict) -> None:  # 
 
 
 @pytest.mark.parametrize("boundary", [9, 21])
-def test_cluster_size_boundaries_are_covered(manifest: dict, boundary: int) -> None:  # type: ignore[type-arg]
+def test_cluster_size_boundaries_are_covered(manifest: dict[str, Any], boundary: int) -> None:
     assert any(v["result"] == "valid" and v["expect"].get("info", {}).get("cluster_bits")
                == boundary for v in manifest["vectors"])
 
 
-def test_required_scenarios_exist(manifest: dict) -> None:  # type: ignore[type-arg]
+def test_required_scenarios_exist(manifest: dict[str, Any]) -> None:
     vs = manifest["vectors"]
     valid_reads = [v for v in vs if v["result"] == "valid" and "info" in v["expect"]]
     assert any(v["spec"] == "1" for v in valid_reads), "no v1 legacy read vector"
@@ -72,6 +74,6 @@ def test_required_scenarios_exist(manifest: dict) -> None:  # type: ignore[type-
     assert straddling, "no write straddling a cluster boundary"
 
 
-def _straddles(op: dict, cluster_size: int) -> bool:  # type: ignore[type-arg]
+def _straddles(op: dict[str, Any], cluster_size: int) -> bool:
     length = op.get("length", len(op.get("data_hex", "")) // 2)
     return bool(op["offset"] // cluster_size != (op["offset"] + length - 1) // cluster_size)

@@ -26,7 +26,7 @@ def manifest() -> Manifest:
 
 
 def _vector_dir(v: dict[str, Any]) -> Path:
-    return VECTORS / ("v1" if v["spec"] == "1" else "v2") / v["id"]
+    return VECTORS / ("v1" if v["spec"] == "1" else "v2") / str(v["id"])
 
 
 def test_manifest_validates_against_its_schema(manifest: Manifest) -> None:

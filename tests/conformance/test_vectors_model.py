@@ -6,7 +6,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given
 
-from addcow_ref.layout import field_table
+from addcow_ref.layout import FieldInfo, field_table
 from addcow_ref.model import parse_header, parse_header_v1
 from addcow_ref.schema import HEADER_V2
 from conformance.vectors.builder import AddCow, V1File, set_field
@@ -82,7 +82,7 @@ def test_builder_header_parses_back() -> None:
 
 
 @pytest.mark.parametrize("info", field_table(HEADER_V2), ids=lambda i: i.name)
-def test_set_field_touches_only_that_field(info) -> None:  # type: ignore[no-untyped-def]
+def test_set_field_touches_only_that_field(info: FieldInfo) -> None:
     raw = AddCow(virtual_size=1024, cluster_bits=9).build()
     buf = bytearray(raw)
     value = (1 << (8 * info.size)) - 1 if info.is_integer else b"\xff" * info.size

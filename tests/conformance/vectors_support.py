@@ -23,7 +23,7 @@ def vectors() -> list[dict[str, Any]]:
 
 
 def vector_dir(v: dict[str, Any]) -> Path:
-    return VECTORS / ("v1" if v["spec"] == "1" else "v2") / v["id"]
+    return VECTORS / ("v1" if v["spec"] == "1" else "v2") / str(v["id"])
 
 
 def materialize(v: dict[str, Any], dest: Path) -> Path:
