@@ -131,8 +131,6 @@ def render_rst(json_path: Path, rst_path: Path, image_dir: Path,
     if doc.get("errors"):
         lines += ["", "Failed", "------", ""]
         lines += [f"- {k}: ``{v}``" for k, v in sorted(doc["errors"].items())]
-    if notes_path is not None and notes_path.exists():
-        lines += ["", *notes_path.read_text(encoding="utf-8").splitlines()]
     plots = _plots(doc, image_dir)
     if plots:
         lines += ["", "Plots", "-----", ""]
@@ -140,4 +138,6 @@ def render_rst(json_path: Path, rst_path: Path, image_dir: Path,
         for name, png in plots:
             lines += [f".. figure:: {(rel / '_static' / 'bench' / png).as_posix()}",
                       f"   :alt: {name}", "", f"   {name}", ""]
+    if notes_path is not None and notes_path.exists():
+        lines += ["", *notes_path.read_text(encoding="utf-8").splitlines()]
     rst_path.write_text("\n".join(lines) + "\n", encoding="utf-8")

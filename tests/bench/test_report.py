@@ -1,0 +1,51 @@
+"""The results page: every row in the table with its verdict, units per metric, plots, notes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.measure import Row, Stats, constant
+from bench.report import fmt_value, render_rst, write_json
+
+
+def _rows() -> list[Row]:
+    return [
+        Row("check", "1 TiB", "addcow-check", "qemu-img check", Stats((0.3, 0.2, 0.4)),
+            Stats((0.5,)), "<= 1.0x", 1.0, False, extra={"x": 1 << 40, "note": "fast"}),
+        Row("check", "64 TiB", "addcow-check", "qemu-img check", Stats((2.0,)),
+            Stats((1.0,)), "", None, False, extra={"x": 64 << 40, "slope": 1.02}),
+        Row("rss", "1 PiB", "python", "100 MiB budget", Stats((150.0 * 1024,)),
+            constant(100 * 1024), "< 100 MiB", 1.0, False, metric="KiB"),
+    ]
+
+
+@pytest.mark.parametrize(("value", "metric", "text"), [
+    (0.0000421, "time", "42 µs"), (0.25, "time", "250.0 ms"), (12.5, "time", "12.50 s"),
+    (2048.0, "KiB", "2.0 MiB"), (1.234, "slope", "1.23")])
+def test_values_are_shown_in_their_unit(value: float, metric: str, text: str) -> None:
+    assert fmt_value(value, metric) == text
+
+
+def test_page_lists_every_row_with_its_verdict_and_draws_plots(tmp_path: Path) -> None:
+    js = tmp_path / "r.json"
+    write_json(_rows(), {"nbd": "needs nbdkit"}, js, {"repeats": 3}, {"bad": "Boom: x"})
+    notes = tmp_path / "notes.rst"
+    notes.write_text("Analysis\n--------\n\nProfiles here.\n")
+    rst = tmp_path / "guides" / "benchmarks.rst"
+    rst.parent.mkdir()
+    render_rst(js, rst, tmp_path / "_static" / "bench", notes)
+    text = rst.read_text()
+    assert text.count("   * - ") == 4  # header + three rows
+    assert "addcow-check: 300.0 ms" in text  # the median, not the first run
+    for verdict in ("yes", "**no**", "—"):
+        assert f"     - {verdict}" in text
+    assert "python: 150.0 MiB" in text
+    assert "*check / 1 TiB*: fast" in text
+    assert "- nbd: needs nbdkit" in text
+    assert "- bad: ``Boom: x``" in text
+    assert text.rstrip().endswith("Profiles here.")
+    assert ".. figure:: ../_static/bench/check.png" in text
+    assert (tmp_path / "_static" / "bench" / "check.png").stat().st_size > 1000
+    assert not (tmp_path / "_static" / "bench" / "rss.png").exists()  # one point: no plot
