@@ -29,7 +29,6 @@ from .impl import CallResult, Impl, ProcessImpl
 from .known_failures import KnownFailures
 from .manifest import Manifest, Vector, file_sha256, verify_sums
 from .outcomes import (
-    CAPABILITIES,
     EXIT_REFUSED,
     EXIT_UNSUPPORTED,
     FAILING,
@@ -241,14 +240,23 @@ class _VectorRun:
             return False
         ctx: dict[str, Any] = {"stderr": r.stderr, "args": list(r.args)}
         actual: Any = {"status": r.status_text}
-        if r.exit_code == EXIT_REFUSED:
+        lenient = (
+            self.options.lenient_refusal
+            and outcome == "crash"
+            and r.signal is None
+            and self.refusal_allowed
+        )
+        if r.exit_code == EXIT_REFUSED or lenient:
             actual["refusal"] = self._refusal_json(r)
             if self.refusal_allowed:
+                if lenient:
+                    ctx["unclean"] = True
+                how = "not cleanly (--lenient-refusal)" if lenient else "cleanly"
                 res = CheckResult(
                     self.v.id,
                     capability,
                     "pass",
-                    "refused cleanly; the vector is acceptable and no policy was declared",
+                    f"refused {how}; the vector is acceptable and no policy was declared",
                     expected=expected,
                     actual=actual,
                     rules=self.v.rules,
@@ -469,8 +477,10 @@ class _VectorRun:
         if not isinstance(ops, list):
             self.add("apply", "harness-error", "op vector without an 'ops' list")
             return
-        if not self.caps.has("apply"):
-            self.add("apply", "skip", "the adapter does not declare 'apply'")
+        missing = [r for r in self.v.requires if r.startswith("apply") and not self.caps.has(r)]
+        if missing or not self.caps.has("apply"):
+            what = ", ".join(missing) or "apply"
+            self.add("apply", "skip", f"needs {what}, which the adapter does not declare")
             return
         self.ops_path.write_text(json.dumps(ops, indent=1) + "\n", "utf-8")
         args = ["apply", str(self.image), str(self.ops_path)]
@@ -641,14 +651,21 @@ class _VectorRun:
     # -- driver -------------------------------------------------------------------------------
 
     def unmet(self) -> list[str]:
-        return [req for req in self.v.requires if not self.caps.has(req)]
+        """Requirements that skip the whole vector: features, and for op vectors ``apply:*``.
+
+        A missing ``info``, ``map`` or ``read`` only skips that check: an adapter without
+        ``map`` is still held to its reads.
+        """
+        return [
+            req
+            for req in self.v.requires
+            if not self.caps.has(req) and req.partition(":")[0] not in ("info", "map", "read")
+        ]
 
     def run(self) -> None:
         missing = self.unmet()
         if missing:
-            needed = {r.partition(":")[0] for r in self.v.requires}
             cap = "apply" if self.v.kind == "op" else "info"
-            cap = next((c for c in CAPABILITIES if c in needed and not self.caps.has(c)), cap)
             self.add(cap, "skip", f"needs {', '.join(missing)}, which the adapter does not declare")
             return
         self.setup()
