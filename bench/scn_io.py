@@ -81,7 +81,39 @@ def seq_io(p: Params) -> list[Row]:
                                    f"raw {_mib_s(size, b):.0f} MiB/s"}))
     finally:
         os.close(fd)
+    rows += _reference_io_rows(p)
     return rows
+
+
+def _reference_io_rows(p: Params) -> list[Row]:
+    """The library engineer's own measurement (``bench/reference_io.py``): a fresh image per
+    run, so it also times the first, allocating 1 MiB write pass (copy-on-write, fsync before
+    each bitmap write-back) against plain writes."""
+    try:
+        from .reference_io import measure_reference_io
+    except ImportError:  # pragma: no cover - absent in trees without it
+        return []
+    size_mib = 16 if p.tiny else 256
+    r = measure_reference_io(p.workdir, size_mib, p.repeats)
+    mib_s = r["mib_s"]
+
+    def secs(key: str) -> Stats:
+        return Stats((size_mib / mib_s[key],))
+
+    note = (f"bench/reference_io.py, {size_mib} MiB per pass, medians of {p.repeats} runs "
+            f"(min/max not kept by the script)")
+    return [
+        Row("seq-io", "1 MiB read (reference_io)", "AddCowImage.read", "os.pread",
+            secs("lib_read"), secs("raw_read"), ">= 0.8x os.pread", 0.8, True,
+            extra={"note": note}),
+        Row("seq-io", "1 MiB write (reference_io)", "AddCowImage.write", "os.pwrite",
+            secs("lib_write"), secs("raw_write"), ">= 0.8x os.pwrite", 0.8, True,
+            extra={"note": note}),
+        Row("seq-io", "1 MiB allocating write", "AddCowImage.write + flush", "os.pwrite",
+            secs("lib_cow_write"), secs("raw_write"), "", None, True,
+            extra={"note": note + "; the first write of every cluster of a fresh overlay "
+                                  "(no target in the issue)"}),
+    ]
 
 
 @scenario("cow-writes", "4 KiB allocating (copy-on-write) writes through the library vs "
@@ -190,6 +222,24 @@ def _worker(args: list[str], rss: list[int], out: list[dict[str, float]]) -> Cal
     return run
 
 
+def _pib_rss_rows(p: Params) -> list[Row]:
+    """The library engineer's own 1 PiB measurement (``bench/pib_rss.py``): an image made by
+    ``addcow_ref.create`` (sparse bitmap), 16 scattered writes, then 1,000 random reads."""
+    try:
+        from .pib_rss import measure_pib_rss
+    except ImportError:  # pragma: no cover - absent in trees without it
+        return []
+    runs = [measure_pib_rss(None, 1000, seed) for seed in range(1, p.repeats + 1)]
+    return [Row("pib-open", "1 PiB peak RSS (pib_rss)", "python + addcow_ref", "100 MiB budget",
+                Stats(tuple(float(r["maxrss_kib"]) for r in runs)), constant(100 * 1024),
+                "< 100 MiB", 1.0, False, metric="KiB",
+                extra={"note": f"bench/pib_rss.py: open "
+                               f"{1000 * Stats(tuple(r['open_s'] for r in runs)).median:.0f} ms "
+                               f"(median, including the import), 1,000 reads in "
+                               f"{Stats(tuple(r['reads_s'] for r in runs)).median:.2f} s, "
+                               f"{runs[-1]['cached_chunks']} bitmap chunks cached at the end"})]
+
+
 @scenario("pib-open", "open + 1,000 random 4 KiB reads on a 1 PiB virtual image: peak RSS "
                       "and time to first byte")
 def pib_open(p: Params) -> list[Row]:
@@ -214,6 +264,7 @@ def pib_open(p: Params) -> list[Row]:
     rss = Stats(tuple(float(k) for k in a_rss))
     raw_rss = Stats(tuple(float(k) for k in r_rss))
     return [
+        *_pib_rss_rows(p),
         Row("pib-open", f"{label} peak RSS", "python + addcow_ref", "100 MiB budget", rss,
             constant(100 * 1024), "< 100 MiB", 1.0, False, metric="KiB",
             extra={"note": f"{n} random reads of a {label} image (bitmap "
