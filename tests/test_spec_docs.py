@@ -95,11 +95,19 @@ def test_field_table_cites_the_schemas_rules_with_links(site: Path) -> None:
             assert a["href"].endswith(f"#rule-{rule_id.lower()}"), (info.name, a["href"])
 
 
-def test_layout_diagram_is_generated_from_the_schema(site: Path) -> None:
-    svg = _soup(site / "spec/header.html").find("svg", class_="addcow-layout")
-    assert svg is not None, "no byte-layout SVG on the header page"
+@pytest.mark.parametrize(("struct", "page", "collapsed"), [
+    (HEADER_V2, "spec/header.html", 0),
+    (HEADER_V1, "spec/legacy.html", 3),
+], ids=["v2", "v1"])
+def test_layout_diagram_is_generated_from_the_schema(site: Path, struct: Any, page: str,
+                                                      collapsed: int) -> None:
+    """Every field is drawn; rows wholly inside one long field collapse into one "..." row."""
+    svg = _soup(site / page).find("svg", class_="addcow-layout")
+    assert svg is not None, f"no byte-layout SVG on {page}"
     drawn = {g["data-field"] for g in svg.find_all("g", attrs={"data-field": True})}
-    assert drawn == {f.name for f in field_table(HEADER_V2)}
+    assert drawn == {f.name for f in field_table(struct)}
+    gaps = [t for t in svg.find_all("text") if "continues" in t.get_text()]
+    assert len(gaps) == collapsed
 
 
 def test_every_rule_has_its_anchor_on_its_page(site: Path) -> None:
