@@ -21,6 +21,17 @@ from .report import fmt_value, render_rst, write_json
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _cache_bytecode(cache: str) -> None:
+    """Let every Python child keep its compiled bytecode, in the cache and not in the tree.
+
+    An installed wheel ships bytecode, and an editable install writes it on first use; a machine
+    that sets PYTHONDONTWRITEBYTECODE (this one does) would make every measured ``addcow-check``
+    or adapter call recompile the whole package, a cost no user pays.
+    """
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(os.path.abspath(cache), "pycache")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--tiny", action="store_true", help="tiny sizes: a smoke run in seconds")
@@ -50,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ran: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="addcow-bench-", dir=args.workdir) as work:
         cache = os.path.join(work, "cache") if args.tiny else args.cache
+        _cache_bytecode(cache)
         params = Params(tiny=args.tiny, repeats=args.repeats, workdir=work, cache=cache)
         for s in chosen:
             missing = [t for t in s.needs if shutil.which(t) is None]

@@ -28,6 +28,28 @@ def _tool(name: str) -> str:
     return found
 
 
+def _without_site(tool_module: str, args: Sequence[str]) -> list[str]:
+    """The same program under ``python -S``: no ``.pth`` start-up hooks (this machine has one
+    that imports certifi in every interpreter), the same modules from the same paths."""
+    import site
+
+    import conformance
+
+    paths = [*site.getsitepackages(), str(Path(conformance.__file__).resolve().parents[1])]
+    code = (f"import sys; sys.path[1:1] = {paths!r}; from {tool_module} import main; "
+            f"sys.exit(main(sys.argv[1:]))")
+    return [sys.executable, "-S", "-c", code, *args]
+
+
+def python_floor(repeats: int = 5) -> tuple[float, float]:
+    """Median wall time of an interpreter that does nothing, with and without site hooks."""
+    with_site = Stats(tuple(run_process([sys.executable, "-c", "pass"])[0]
+                            for _ in range(repeats))).median
+    bare = Stats(tuple(run_process([sys.executable, "-S", "-c", "pass"])[0]
+                       for _ in range(repeats))).median
+    return with_site, bare
+
+
 def _timed(argv: Sequence[str], rss: list[int], codes: Sequence[int] = (0,)
            ) -> Callable[[], None]:
     """A callable for ``interleave`` that runs one whole process and records its peak RSS."""
@@ -54,6 +76,7 @@ def check_vs_qemu(p: Params) -> list[Row]:
     rows: list[Row] = []
     rss_rows: list[Row] = []
     target_size = cases[0][1]
+    floor, bare = python_floor()
     for label, size, data_file, plotted in cases:
         img = addcow_image(p.cache, size, fill="random")
         q = qcow2_overlay(p.cache, size, data_file=data_file)
@@ -77,6 +100,19 @@ def check_vs_qemu(p: Params) -> list[Row]:
                            f"bitmap random, half full. Peak RSS: addcow-check "
                            f"{max(a_rss) / 1024:.1f} MiB, qemu-img check "
                            f"{max(q_rss) / 1024:.1f} MiB."}))
+        if judged and data_file:
+            rows[-1].extra["note"] += (
+                f" Floor on this machine: an empty Python process takes {floor * 1000:.0f} ms, "
+                f"{bare * 1000:.0f} ms without site hooks (python -S).")
+            s2, b2 = interleave(
+                _timed(_without_site("conformance.checker.cli", ["-q", str(img)]), [],
+                       _CHECKED), baseline, p.repeats)
+            rows.append(Row(
+                "check-vs-qemu", f"{label}, python -S", "addcow-check (python -S)",
+                "qemu-img check", s2, b2, "", None, False,
+                extra={"note": "the same checker without the interpreter's site hooks: what "
+                               "the check costs apart from this machine's start-up "
+                               "configuration"}))
         if plotted:
             rss_rows.append(Row(
                 "check-rss", label, "addcow-check peak RSS", "64 MiB budget",
