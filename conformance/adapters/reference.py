@@ -162,6 +162,10 @@ class ReferenceAdapter:
 
     def cmd_read(self, path: str, offset: int, length: int) -> int:
         with self.open(path) as image:
+            if offset + length > image.virtual_size:
+                raise UsageError(
+                    f"read [{offset}, {offset + length}) is past the disk end {image.virtual_size}"
+                )
             done = 0
             while done < length:
                 n = min(_CHUNK, length - done)

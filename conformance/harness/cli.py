@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import shutil
 import sys
 import traceback
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ import click
 from .impl import ImplError, parse_impl
 from .known_failures import KnownFailures, KnownFailuresError, load_known_failures
 from .manifest import ManifestError, Vector, load_manifest
+from .outcomes import UNEXPECTED
 from .report import to_human, to_json, to_junit
 from .runner import Runner, RunOptions
 
@@ -178,6 +180,64 @@ def run_command(
     else:
         click.echo(to_human(result, verbose=verbose), nl=False)
     sys.exit(result.exit_code)
+
+
+def _toml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+@cli.command("known-failures")
+@click.option("--from", "results_path", required=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="JSON results of a run (--report-json or --output=json).")
+def known_failures_command(results_path: Path) -> None:
+    """Print a known-failures ledger listing every vector that failed in RESULTS.
+
+    Each entry's reason is the first failure message; edit the reasons and add bug links
+    before committing it.
+    """
+    try:
+        doc = json.loads(results_path.read_text("utf-8"))
+        results = doc["results"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise _Usage(f"{results_path}: not a results document ({e!r})") from None
+    first: dict[str, str] = {}
+    for r in results:
+        if r.get("outcome") in UNEXPECTED - {"harness-error"} or r.get("outcome") == "xfail":
+            first.setdefault(r["id"], f"[{r['capability']}] {r['message']}")
+    suite = doc.get("suite_version", "?")
+    click.echo(f"# Known failures of {doc.get('implementation', {}).get('name', '?')} "
+               f"against suite {suite}: {len(first)} vectors.")
+    for vid in sorted(first):
+        click.echo(f"{_toml_string(vid)} = {{ reason = {_toml_string(first[vid])} }}")
+
+
+@cli.command("extract")
+@click.argument("vector_id")
+@click.argument("dest", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--vectors", "vectors_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="Vectors directory with manifest.json (default: vectors/).")
+def extract_command(vector_id: str, dest: Path, vectors_dir: Path | None) -> None:
+    """Copy one vector's files (synthesised ones created sparse) and its manifest entry to DEST."""
+    root = vectors_dir or default_vectors_dir()
+    if not (root / "manifest.json").is_file():
+        raise _Usage(f"{root}: no manifest.json (point --vectors at a vectors directory)")
+    try:
+        manifest = load_manifest(root)
+    except ManifestError as e:
+        raise _Internal(str(e)) from None
+    vector = next((v for v in manifest.vectors if v.id == vector_id), None)
+    if vector is None:
+        raise _Usage(f"no vector {vector_id!r} in {root / 'manifest.json'}")
+    if dest.exists() and any(dest.iterdir()):
+        raise _Usage(f"{dest} exists and is not empty")
+    shutil.copytree(vector.directory, dest, copy_function=shutil.copyfile, dirs_exist_ok=True)
+    for f in vector.files:
+        if f.synth == "zeros":
+            with (dest / f.path).open("wb") as fh:
+                fh.truncate(f.size)
+    (dest / "vector.json").write_text(json.dumps(vector.raw, indent=2) + "\n", "utf-8")
+    click.echo(f"{vector_id} -> {dest} ({vector.kind}, {vector.result}; entry {vector.entry})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -215,3 +215,42 @@ def test_subprocess_impl_runs_without_a_shell(
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls[0] == ["$HOME;|", "capabilities"]
     assert calls[1][:2] == ["$HOME;|", "info"]
+
+
+def test_known_failures_from_results_round_trip(
+    suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    impl = f"python:{__name__}:wrong_bytes_main"
+    results = tmp_path / "r.json"
+    status, _, _ = cli(["run", "--impl", impl, "--vectors", str(suite), "--report-json",
+                        str(results)], capsys)
+    assert status == 1
+    status, ledger, _ = cli(["known-failures", "--from", str(results)], capsys)
+    assert status == 0
+    assert ledger.splitlines()[1:] == [
+        '"ops/write-straddles-clusters" = { reason = "[read] whole guest: bytes differ" }',
+        '"read/backing-ends-mid-cluster" = { reason = "[read] whole guest: bytes differ; first '
+        'differing byte at guest offset 0x3e9 (expected 0x00, got 0xff, per the reference '
+        'implementation)" }',
+    ]
+    path = tmp_path / "kf.toml"
+    path.write_text(ledger)
+    status, _, _ = cli(["run", "--impl", impl, "--vectors", str(suite), "--known-failures",
+                        str(path), "--strict-known-failures"], capsys)
+    assert status == 0
+
+
+def test_extract_copies_one_vector_with_its_entry(
+    suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "one"
+    status, out, _ = cli(["extract", "ops/write-straddles-clusters", str(dest), "--vectors",
+                          str(suite)], capsys)
+    assert status == 0
+    assert out == f"ops/write-straddles-clusters -> {dest} (op, valid; entry image.add-cow)\n"
+    entry = json.loads((dest / "vector.json").read_text())
+    assert entry["id"] == "ops/write-straddles-clusters"
+    assert (dest / "image.raw").read_bytes() == harness_suite.image_bytes()
+    status, _, err = cli(["extract", "no/such", str(tmp_path / "x"), "--vectors", str(suite)],
+                         capsys)
+    assert (status, "no vector 'no/such'" in err) == (64, True)
