@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         rst = ROOT / "docs" / "guides" / "benchmarks.rst"
         render_rst(args.json, rst, ROOT / "docs" / "_static" / "bench",
-                   ROOT / "bench" / "notes.rst")
+                   ROOT / "bench" / "notes.rst", ROOT / "bench" / "results" / "profiles")
         print(f"wrote {rst}")
     if errors:
         print(f"scenarios that failed: {', '.join(errors)}", file=sys.stderr)

@@ -81,9 +81,10 @@ def _plots(doc: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
 
 
 def render_rst(json_path: Path, rst_path: Path, image_dir: Path,
-               notes_path: Path | None = None) -> None:
+               notes_path: Path | None = None, profiles_dir: Path | None = None) -> None:
     """Write the docs page from a results JSON file (plots need matplotlib); ``notes_path`` is
-    hand-written analysis (profiles, proposals) appended as is."""
+    hand-written analysis (proposals) appended as is, then every profile written by
+    ``python -m bench.profile`` into ``profiles_dir``."""
     doc = json.loads(json_path.read_text(encoding="utf-8"))
     lines = [
         "Benchmarks",
@@ -140,4 +141,14 @@ def render_rst(json_path: Path, rst_path: Path, image_dir: Path,
                       f"   :alt: {name}", "", f"   {name}", ""]
     if notes_path is not None and notes_path.exists():
         lines += ["", *notes_path.read_text(encoding="utf-8").splitlines()]
+    profiles = sorted(profiles_dir.glob("*.txt")) if profiles_dir is not None else []
+    if profiles:
+        lines += ["", "Profiles", "--------", "",
+                  "Written by ``python -m bench.profile`` (pyinstrument call trees down to 3 % "
+                  "of the time; py-spy samples of the nbdkit process for the NBD workloads).",
+                  ""]
+        for prof in profiles:
+            lines += [f"``{prof.stem}``", "", ".. code-block:: text", ""]
+            lines += [f"   {ln}".rstrip() for ln in prof.read_text(encoding="utf-8").splitlines()]
+            lines.append("")
     rst_path.write_text("\n".join(lines) + "\n", encoding="utf-8")

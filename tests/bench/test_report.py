@@ -49,3 +49,16 @@ def test_page_lists_every_row_with_its_verdict_and_draws_plots(tmp_path: Path) -
     assert ".. figure:: ../_static/bench/check.png" in text
     assert (tmp_path / "_static" / "bench" / "check.png").stat().st_size > 1000
     assert not (tmp_path / "_static" / "bench" / "rss.png").exists()  # one point: no plot
+
+
+def test_profiles_are_embedded_as_text_blocks(tmp_path: Path) -> None:
+    js = tmp_path / "r.json"
+    write_json(_rows()[:1], {}, js, {})
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "random-reads.txt").write_text("100.0% run\n`- 70.0% AddCowImage.read\n")
+    rst = tmp_path / "benchmarks.rst"
+    render_rst(js, rst, tmp_path / "img", None, profiles)
+    text = rst.read_text()
+    assert "``random-reads``\n\n.. code-block:: text\n\n   100.0% run\n" in text
+    assert "   `- 70.0% AddCowImage.read" in text
