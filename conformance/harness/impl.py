@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -201,7 +202,11 @@ class ForkImpl(Impl):
         sys.stderr.flush()
         start = time.monotonic()
         try:
-            pid = os.fork()
+            with warnings.catch_warnings():
+                # Python 3.12+ warns about forking a threaded process; the child only runs the
+                # adapter function and exits, and calls are never made from two threads at once.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the child, which never returns
                 self._child(full, cwd, out_fd, err_fd)
         finally:
