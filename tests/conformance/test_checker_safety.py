@@ -158,3 +158,14 @@ def test_sparse_and_dense_copies_of_a_bitmap_get_the_same_verdict(tmp_path: Path
     assert verdicts[0] == verdicts[1]
     assert verdicts[0][0] == ["FEAT-ALL-ALLOCATED"]
     assert verdicts[0][2] == int.from_bytes(bitmap, "little").bit_count()
+
+
+def test_a_name_longer_than_any_path_is_a_missing_file(tmp_path: Path) -> None:
+    long_name = b"n" * 70000
+    s = pristine_v2(tmp_path, backing=False, bitmap_offset=20 * 4096)
+    patch_bytes(s.addcow, 128, long_name)
+    set_field(s.addcow, "image_name_length", len(long_name))
+    report = check_file(s.addcow)
+    assert report.rule_ids == ["IMG-EXISTS"]
+    assert "File name too long" in report.findings[0].message
+    assert len(report.findings[0].message) < 500
