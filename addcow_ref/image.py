@@ -804,30 +804,64 @@ class AddCowImage:
                 self._cache.set_range(c, m)
 
     def _copy_from_backing(self, start: int, length: int) -> None:
+        """Fill ``[start, start + length)`` of the image file with what readers see there now:
+        the backing file's bytes, zeros past its end."""
         backing = self._backing
-        raw = backing.raw_file() if backing is not None else None
+        in_backing = 0 if backing is None else max(0, min(length, backing.size - start))
+        copied = self._copy_file_range(start, in_backing) if in_backing else 0
+        if copied < in_backing:
+            self._write_raw(start + copied,
+                            self._read_backing(start + copied, in_backing - copied))
+        if in_backing < length:
+            self._write_zeros(start + in_backing, length - in_backing)
+
+    def _copy_file_range(self, start: int, length: int) -> int:
+        """Copy from a raw backing file in the kernel when both sides are OS files; returns
+        how many bytes were copied (0 when not supported: the caller reads and writes)."""
+        raw = self._backing.raw_file() if self._backing is not None else None
         src_fd = raw.fileno() if raw is not None else None
         dst_fd = self._raw.fileno()
-        if backing is not None and src_fd is not None and dst_fd is not None:
-            in_backing = max(0, min(length, backing.size - start))
-            copied = 0
-            try:
-                while copied < in_backing:
-                    k = os.copy_file_range(src_fd, dst_fd, in_backing - copied,
-                                           start + copied, start + copied)
-                    if k <= 0:
-                        break
-                    copied += k
-            except OSError:
-                pass  # not supported across these files: fall back to read + write
-            if copied:
-                self._data_unsynced = True
-            rest = length - copied
-            if rest:
-                self._write_raw(start + copied, self._read_backing(start + copied, rest))
-            return
-        self._write_raw(start, self._read_backing(start, length))
+        if src_fd is None or dst_fd is None:
+            return 0
+        copied = 0
+        try:
+            while copied < length:
+                k = os.copy_file_range(src_fd, dst_fd, length - copied, start + copied,
+                                       start + copied)
+                if k <= 0:
+                    break
+                copied += k
+        except OSError:
+            pass  # e.g. EXDEV or EINVAL on this file system: fall back
+        if copied:
+            self._data_unsynced = True
+        return copied
 
+    def _write_zeros(self, start: int, length: int) -> None:
+        """Zero a range of the image file. Holes of a sparse file already read as zeros, so
+        only the parts holding data are written (hydrating a huge, mostly empty disk stays
+        cheap)."""
+        fd = self._raw.fileno()
+        end = start + length
+        pos = start
+        while pos < end:
+            seg_end = end
+            if fd is not None:
+                try:
+                    pos = max(pos, os.lseek(fd, pos, os.SEEK_DATA))
+                except OSError as e:
+                    if e.errno == errno.ENXIO:
+                        return  # only holes from here to the end of the file
+                if pos >= end:
+                    return
+                try:
+                    seg_end = min(end, os.lseek(fd, pos, os.SEEK_HOLE))
+                except OSError:
+                    seg_end = end
+            while pos < seg_end:
+                n = min(1 << 20, seg_end - pos)
+                self._write_raw(pos, bytes(n))
+                pos += n
 
 
 def open_image(path: str | os.PathLike[str], mode: str = "r", *,

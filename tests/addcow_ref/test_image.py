@@ -180,6 +180,12 @@ def test_existing_image_file_is_kept_and_extended(tmp_path: Path) -> None:
     addcow_ref.create(tmp_path / "t.addcow", size=SIZE, image_file="disk.raw")
     assert (tmp_path / "disk.raw").stat().st_size == SIZE
     assert (tmp_path / "disk.raw").read_bytes()[:1000] == b"\x33" * 1000
+    with addcow_ref.open_image(tmp_path / "t.addcow", "r+") as img:
+        assert img.read(0, SIZE) == bytes(SIZE)  # unallocated, no backing: zeros
+        img.write(SIZE - 10, b"k" * 10)
+        img.hydrate()  # must zero the stale bytes, not only the holes
+        assert img.read(0, SIZE) == bytes(SIZE - 10) + b"k" * 10
+    assert (tmp_path / "disk.raw").read_bytes() == bytes(SIZE - 10) + b"k" * 10
 
 
 def test_large_sparse_image_reads_through_a_bounded_cache(tmp_path: Path) -> None:

@@ -169,5 +169,5 @@ class AddCowMachine(RuleBasedStateMachine):
 
 
 # Inherits max_examples from the loaded profile (250 under HYPOTHESIS_PROFILE=ci).
-AddCowMachine.TestCase.settings = settings(stateful_step_count=25)
+AddCowMachine.TestCase.settings = settings(stateful_step_count=20)
 TestAddCowStateful = AddCowMachine.TestCase
