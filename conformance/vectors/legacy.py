@@ -8,6 +8,7 @@ from .builder import V1File, field_offset
 from .common import pattern, producer, refusal_vector
 from .core import File, Vector, finding, info_v1, read_expect
 from .model import Disk, sha256
+from .names import long_name
 
 CB = 16
 
@@ -48,6 +49,13 @@ def valid() -> list[Vector]:
         "legacy/image-length-unaligned", "The v1 image file is 66000 bytes: the virtual size is "
         "65536 and the 464 extra bytes are not guest data", v,
         pattern("legacy/unal:image", 66000), None, ["V1-BITMAP-LENGTH", "READ-ALLOCATED"]))
+    name = long_name("image", 1023)
+    assert len(name) == 1023
+    v = V1File(image_length=65536, image_name=name, bits={0})
+    vec = _read("legacy/image-name-1023-bytes", "image_file holds a 1023-byte relative path, the "
+                "longest v1 allows, then one NUL byte", v, None, None,
+                ["V1-NAME-PADDING", "V1-IMAGE-NAME", "READ-NAME-RELATIVE"], image_synth=65536)
+    out.append(vec)
     return out
 
 
@@ -71,6 +79,10 @@ def invalid() -> list[Vector]:
     v.image_name = b"image.raw\0x"
     out = [_twin("legacy/name-garbage-after-nul", "image_file is 'image.raw', NUL, 'x': a "
                  "non-NUL byte follows the padding", v, "V1-NAME-PADDING", off, "image_file")]
+    v = _base()
+    v.image_name = long_name("image", 1024)
+    out.append(_twin("legacy/image-name-1024-bytes", "image_file is 1024 non-NUL bytes: no room "
+                     "for the terminating NUL", v, "V1-NAME-PADDING", off, "image_file"))
     v = _base()
     v.image_name = b""
     out.append(_twin("legacy/image-name-empty", "image_file is all NUL bytes", v,

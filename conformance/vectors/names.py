@@ -13,7 +13,7 @@ def _data(tag: str) -> tuple[bytes, bytes]:
     return pattern(f"names/{tag}:image", VS), pattern(f"names/{tag}:backing", VS)
 
 
-def _long_name(prefix: str, total: int) -> bytes:
+def long_name(prefix: str, total: int) -> bytes:
     """A relative path of about ``total`` bytes whose components stay under 255 bytes."""
     parts: list[str] = []
     length = 0
@@ -33,8 +33,8 @@ def _long_name(prefix: str, total: int) -> bytes:
 @producer
 def valid() -> list[Vector]:
     image, backing = _data("long")
-    img_name = _long_name("image", 2100)
-    bak_name = _long_name("backing", 2200)
+    img_name = long_name("image", 2100)
+    bak_name = long_name("backing", 2200)
     a = AddCow(virtual_size=VS, cluster_bits=10, image_name=img_name, backing_name=bak_name,
                bitmap_offset=8192, bits={0, 2})
     v = read_vector(
