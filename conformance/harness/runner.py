@@ -194,18 +194,26 @@ class _VectorRun:
         for f in self.v.files:
             if f.synth == "zeros":
                 steps.append(f"truncate -s {f.size} {shlex.quote(dest + '/' + f.path)}")
-        if args[0] == "apply":
+        applied = self.v.kind == "op" and self.ops_path.exists()
+        if applied:
             steps.append(f"cp {shlex.quote(str(self.ops_path))} {dest}.ops.json")
-        mapped = []
-        for a in args:
-            if a == str(self.image):
-                mapped.append(f"{dest}/{self.v.entry}")
-            elif a == str(self.ops_path):
-                mapped.append(f"{dest}.ops.json")
-            else:
-                mapped.append(a)
         steps.append("cd /tmp")
-        steps.append(self.impl.command_line(mapped))
+
+        def command(words: Sequence[str]) -> str:
+            mapped = []
+            for a in words:
+                if a == str(self.image):
+                    mapped.append(f"{dest}/{self.v.entry}")
+                elif a == str(self.ops_path):
+                    mapped.append(f"{dest}.ops.json")
+                else:
+                    mapped.append(a)
+            return self.impl.command_line(mapped)
+
+        if applied and args[0] != "apply":
+            # A check of the state after the operations: redo them first.
+            steps.append(command(["apply", str(self.image), str(self.ops_path)]))
+        steps.append(command(args))
         return " && ".join(steps)
 
     def add(self, capability: str, outcome: str, message: str, **kw: Any) -> CheckResult:

@@ -375,3 +375,13 @@ def test_python_function_exit_status_passes_through(tmp_path: Path, code: int) -
     impl = fake_main_factory(main)
     r = impl.call(["capabilities"], cwd=tmp_path, stdout_path=tmp_path / "o", timeout=5)
     assert (r.exit_code, r.signal, r.timed_out) == (code, None, False)
+
+
+def test_reproduction_of_a_check_after_apply_redoes_the_operations(tmp_path: Path) -> None:
+    result = run(tmp_path, fork(WrongBytes))
+    r = only(result, OPS, "read")
+    assert r.outcome == "fail"
+    assert r.reproduce is not None
+    steps = r.reproduce.split(" && ")
+    assert steps[-2].endswith("apply /tmp/addcow-repro/image.add-cow /tmp/addcow-repro.ops.json")
+    assert steps[-1].endswith("read /tmp/addcow-repro/image.add-cow 0 2048 | sha256sum")
