@@ -132,19 +132,31 @@ def interleave_timed(subject: Callable[[], float], baseline: Callable[[], float]
     return Stats(tuple(s)), Stats(tuple(b))
 
 
+#: GNU time, which forks the measured program from its own small process (see run_process).
+GNU_TIME = "/usr/bin/time"
+
+
 def run_process(argv: Sequence[str], *, timeout: float = 3600.0,
                 check_codes: Sequence[int] = (0,), **kw: Any) -> tuple[float, int]:
-    """Run a command; return (wall seconds, peak RSS in KiB of that child alone).
+    """Run a command; return (wall seconds, peak RSS in KiB of that program alone).
 
-    ``os.wait4`` gives the rusage of exactly this child, unlike RUSAGE_CHILDREN which keeps the
-    maximum over every child ever waited for.
+    The RSS comes from GNU time when it is installed. ``os.wait4``'s ``ru_maxrss`` of a direct
+    child is not the child's own: Linux carries the high-water mark of the address space the
+    child was forked (or vforked) from across ``exec``, so every child of a benchmark process
+    that once held a 256 MiB bitmap would report at least 256 MiB. GNU time forks the program
+    from its own tiny process, so the figure it prints is the program's. Without GNU time the
+    ``wait4`` figure is an upper bound.
     """
     # stderr goes to a file, not a pipe: a chatty child would fill a pipe nobody reads while
     # we poll wait4, and hang.
-    with tempfile.TemporaryFile() as errf:
+    with tempfile.TemporaryFile() as errf, \
+            tempfile.NamedTemporaryFile("r", suffix=".rss") as rssf:
+        wrapped = list(argv)
+        if os.access(GNU_TIME, os.X_OK):
+            wrapped = [GNU_TIME, "-q", "-f", "%M", "-o", rssf.name, *wrapped]
         t0 = time.perf_counter()
         out = kw.pop("stdout", subprocess.DEVNULL)
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=errf, **kw)
+        proc = subprocess.Popen(wrapped, stdout=out, stderr=errf, **kw)
         deadline = t0 + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -159,9 +171,13 @@ def run_process(argv: Sequence[str], *, timeout: float = 3600.0,
         proc.returncode = os.waitstatus_to_exitcode(status)
         errf.seek(0)
         err = errf.read().decode(errors="replace")
+        rss = int(usage.ru_maxrss)
+        last = rssf.read().strip().splitlines()[-1:] if wrapped[0] == GNU_TIME else []
+        if last and last[0].isdigit():
+            rss = int(last[0])
     if proc.returncode not in check_codes:
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err.strip()[:500]}")
-    return elapsed, int(usage.ru_maxrss)
+    return elapsed, rss
 
 
 def self_peak_rss() -> int:

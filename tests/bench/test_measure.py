@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 import pytest
 
-from bench.measure import Row, Stats, constant, interleave_timed, loglog_slope, run_process
+from bench.measure import (
+    GNU_TIME,
+    Row,
+    Stats,
+    constant,
+    interleave_timed,
+    loglog_slope,
+    run_process,
+)
 
 
 def _row(subject: float, baseline: float, target: float | None, higher: bool) -> Row:
@@ -73,6 +82,15 @@ def test_run_process_reports_the_childs_own_peak_rss() -> None:
     _, big_kib = run_process(big)
     _, small_kib = run_process(small)
     assert big_kib > 80 * 1024 > small_kib  # not the maximum over every child so far
+
+
+def test_run_process_rss_does_not_inherit_the_parents_peak() -> None:
+    if not os.access(GNU_TIME, os.X_OK):
+        pytest.skip("GNU time is not installed: the RSS is an upper bound")
+    ballast = b"y" * (200 << 20)  # this process's peak RSS is now above 200 MiB
+    _, kib = run_process([sys.executable, "-S", "-c", "pass"])
+    assert kib < 100 * 1024, kib
+    del ballast
 
 
 def test_run_process_raises_with_the_childs_stderr() -> None:
