@@ -13,6 +13,8 @@ patch named the three ways such a cache breaks under parallel requests; this one
 3. *No two writers allocating one cluster at once* is the image's job (per-cluster allocation
    ownership in ``image.py``); this cache only guarantees that setting bits is atomic.
 
+I/O errors leave as :class:`AddCowError` naming the add-cow file and the byte offset.
+
 Ordering (rule WRITE-DATA-BEFORE-BIT): bits are set in memory after their clusters' data has been
 written to the image file, and a chunk reaches the disk only through :meth:`_write_back`, which
 takes its snapshot first and then calls ``before_writeback`` (the image's ``fsync`` of the raw
@@ -22,11 +24,13 @@ fsync started, so no bit can reach the disk before its data is durable.
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
 from .bitmap import count_ones, get_bit, iter_runs, set_bit_range
+from .errors import AddCowError
 from .fileio import BlockFile
 
 __all__ = ["DEFAULT_CAPACITY", "DEFAULT_CHUNK_SIZE", "BitmapCache"]
@@ -80,6 +84,12 @@ class BitmapCache:
         #: Chunk reads from the file, for tests and benchmarks (never two for one chunk at once).
         self.reads = 0
 
+    def _error(self, e: OSError, what: str, offset: int | None) -> AddCowError:
+        name = errno.errorcode.get(e.errno or 0, "")
+        return AddCowError(f"bitmap {what} failed: {e.strerror or e}"
+                           + (f" ({name})" if name else ""), file=self._file.path,
+                           offset=offset)
+
     @property
     def length(self) -> int:
         return -(-self.cluster_count // 8)
@@ -101,7 +111,10 @@ class BitmapCache:
             try:
                 start = index * self._chunk
                 size = min(self._chunk, self.length - start)
-                data = self._file.pread(self._offset + start, size)
+                try:
+                    data = self._file.pread(self._offset + start, size)
+                except OSError as e:
+                    raise self._error(e, "read", self._offset + start) from None
                 self.reads += 1
                 entry.data = bytearray(data.ljust(size, b"\0"))
             except BaseException as e:
@@ -161,7 +174,11 @@ class BitmapCache:
                 return
             self._before_writeback()
             for e, _, data in snaps:
-                self._file.pwrite(self._offset + e.index * self._chunk, data)
+                at = self._offset + e.index * self._chunk
+                try:
+                    self._file.pwrite(at, data)
+                except OSError as err:
+                    raise self._error(err, "write", at) from None
             self._unsynced = True
             with self._lock:
                 for e, gen, _ in snaps:
@@ -255,7 +272,10 @@ class BitmapCache:
                     for e in dirty:
                         e.pins -= 1
             if self._unsynced:
-                self._file.fsync()
+                try:
+                    self._file.fsync()
+                except OSError as e:
+                    raise self._error(e, "fsync", None) from None
                 self._unsynced = False
 
     @property

@@ -149,3 +149,20 @@ def test_upgrade_v1_interrupted_at_every_step(tmp_path: Path) -> None:
                                                    + image[131072:196608] + b"\x77" * 65536)
             leftovers = [f.name for f in d.iterdir() if ".upgrade-" in f.name]
             assert kind == "power" or not leftovers
+
+
+def test_eviction_write_failure_is_typed_and_keeps_image_valid(tmp_path: Path) -> None:
+    """With a one-chunk cache, a write can trigger a write-back of another chunk; its EIO
+    arrives as an AddCowError, never a bare OSError."""
+    path = make_image(tmp_path, size=64 << 9, cluster_bits=9, backing=b"\x10" * (64 << 9))
+    fs = fail_on("pwrite", "disk.addcow", errno.EIO)
+    img = addcow_ref.open_image(path, "r+", fs=fs, cache_chunk_size=1, cache_capacity=1)
+    img.write(0, b"a")
+    with pytest.raises(AddCowError) as info:
+        img.write(8 << 9, b"b")  # loads the next 1-byte chunk, evicting the dirty first one
+    assert info.value.file == str(path)
+    with pytest.raises(AddCowError):
+        img.close()
+    check_valid(path)
+    with addcow_ref.open_image(path) as again:
+        assert again.read(1, 511) == b"\x10" * 511
