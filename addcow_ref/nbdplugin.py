@@ -215,7 +215,7 @@ def can_trim(h: _Handle) -> bool:
     return False
 
 
-def pread(h: _Handle, buf: bytearray, offset: int, flags: int) -> None:
+def pread(h: _Handle, buf: memoryview | bytearray, offset: int, flags: int) -> None:
     length = len(buf)
     data = _call(lambda img: img.read(offset, length))
     if len(data) != length:

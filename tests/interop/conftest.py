@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -103,16 +104,34 @@ def start_server(image: Path, workdir: Path, *, readonly: bool = False,
     return Server(proc, line, sock, log)
 
 
+#: A unix socket path must fit in sockaddr_un.sun_path (108 bytes on Linux, with its NUL).
+_SUN_PATH_ROOM = 100
+
+
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+def sockdir(tmp_path: Path) -> Iterator[Path]:
+    """Where the test's unix sockets (and server logs) go: ``tmp_path``, unless a long
+    ``TMPDIR`` or test name would make socket paths too long, then a short directory."""
+    if len(str(tmp_path / "nbd00.sock")) <= _SUN_PATH_ROOM:
+        yield tmp_path
+        return
+    short = Path(tempfile.mkdtemp(prefix="acnbd-", dir="/tmp"))
+    try:
+        yield short
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.fixture
+def serve(sockdir: Path) -> Iterator[Callable[..., Server]]:
     """A factory: ``serve(image, readonly=False, port=None, name=None)`` -> a running Server
-    (on ``tmp_path/<name>.sock``), stopped at teardown (SIGINT, as Ctrl-C would)."""
+    (on ``sockdir/<name>.sock``), stopped at teardown (SIGINT, as Ctrl-C would)."""
     tools.need("nbdkit")
     servers: list[Server] = []
 
     def start(image: Path, *, readonly: bool = False, extra: tuple[str, ...] = (),
               port: int | None = None, name: str | None = None) -> Server:
-        server = start_server(image, tmp_path, readonly=readonly, extra=extra,
+        server = start_server(image, sockdir, readonly=readonly, extra=extra,
                               name=name or f"nbd{len(servers)}", port=port)
         servers.append(server)
         return server

@@ -88,22 +88,22 @@ def test_readonly_refuses_writes_and_changes_nothing(
     assert after == before
 
 
-def test_v1_needs_readonly(tmp_path: Path) -> None:
+def test_v1_needs_readonly(tmp_path: Path, sockdir: Path) -> None:
     """A v1 image opened read-write is refused at startup, with the library's reason."""
     tools.need("nbdkit")
     disk = images.v1_image(tmp_path)
-    proc = subprocess.run([*SERVE, str(disk.path), "--socket", str(tmp_path / "s.sock")],
+    proc = subprocess.run([*SERVE, str(disk.path), "--socket", str(sockdir / "s.sock")],
                           capture_output=True, text=True, timeout=tools.TIMEOUT, check=False)
     assert proc.returncode != 0
     assert proc.stdout == ""  # no URI was announced
     assert "v1" in proc.stderr.lower() or "read-only" in proc.stderr.lower(), proc.stderr
 
 
-def test_bad_image_fails_at_startup(tmp_path: Path) -> None:
+def test_bad_image_fails_at_startup(tmp_path: Path, sockdir: Path) -> None:
     tools.need("nbdkit")
     bad = tmp_path / "bad.add-cow"
     bad.write_bytes(b"NOT AN ADD-COW FILE" * 100)
-    proc = subprocess.run([*SERVE, str(bad), "--socket", str(tmp_path / "s.sock")],
+    proc = subprocess.run([*SERVE, str(bad), "--socket", str(sockdir / "s.sock")],
                           capture_output=True, text=True, timeout=tools.TIMEOUT, check=False)
     assert proc.returncode != 0
     assert proc.stdout == ""
@@ -155,12 +155,13 @@ def test_port_listens_on_loopback_only(tmp_path: Path, serve: Callable[..., Serv
     assert server.stop() == 0
 
 
-def test_one_writable_server_per_image(tmp_path: Path, serve: Callable[..., Server]) -> None:
+def test_one_writable_server_per_image(tmp_path: Path, sockdir: Path,
+                                       serve: Callable[..., Server]) -> None:
     """Two writers would each cache their own bitmap; a second server is refused while a
     writable one runs, and read-only servers can share an image."""
     disk = images.overlay(tmp_path, size=MiB)
     first = serve(disk.path)
-    proc = subprocess.run([*SERVE, str(disk.path), "--socket", str(tmp_path / "second.sock"),
+    proc = subprocess.run([*SERVE, str(disk.path), "--socket", str(sockdir / "second.sock"),
                            "--readonly"], capture_output=True, text=True,
                           timeout=tools.TIMEOUT, check=False)
     assert proc.returncode == 1
@@ -172,9 +173,9 @@ def test_one_writable_server_per_image(tmp_path: Path, serve: Callable[..., Serv
 
 
 def test_stale_socket_is_replaced_and_live_one_refused(
-        tmp_path: Path, serve: Callable[..., Server]) -> None:
+        tmp_path: Path, sockdir: Path, serve: Callable[..., Server]) -> None:
     disk = images.overlay(tmp_path, size=MiB)
-    stale = tmp_path / "nbd0.sock"  # the name the fixture gives the first server
+    stale = sockdir / "nbd0.sock"  # the name the fixture gives the first server
     with socket.socket(socket.AF_UNIX) as s:
         s.bind(str(stale))  # bound, never listening, then closed: what a killed server leaves
     server = serve(disk.path, readonly=True)
