@@ -17,9 +17,10 @@ def _layer(a: AddCow, image: bytes, below: bytes | None) -> Disk:
 
 
 def _chain_vector(vid: str, description: str, top_vs: int, mid_vs: int, base_len: int,
-                  top_bits: set[int], mid_bits: set[int], exercises: list[str]) -> Vector:
+                  top_bits: set[int], mid_bits: set[int], exercises: list[str],
+                  mid_cluster_bits: int = CS_BITS) -> Vector:
     base = pattern(f"{vid}:base", base_len)
-    mid = AddCow(virtual_size=mid_vs, cluster_bits=CS_BITS, image_name=b"mid.raw",
+    mid = AddCow(virtual_size=mid_vs, cluster_bits=mid_cluster_bits, image_name=b"mid.raw",
                  backing_name=b"base.raw", bits=mid_bits)
     mid_image = pattern(f"{vid}:mid", mid_vs)
     top = AddCow(virtual_size=top_vs, cluster_bits=CS_BITS, backing_name=b"mid.add-cow",
@@ -49,6 +50,11 @@ def chains() -> list[Vector]:
             "and its raw backing 6000 bytes: the top's cluster 3 is past the backing's end and "
             "reads as zeros", 4 * CS, 2 * CS + 512, 6000, {1}, {0},
             ["READ-PAST-BACKING-EOF", "BACK-FORMAT"]),
+        _chain_vector(
+            "chains/mixed-cluster-sizes", "The top image has 4 KiB clusters, its add-cow backing "
+            "512-byte ones with clusters 3, 9 and 17 allocated: each layer maps with its own "
+            "cluster size", 4 * CS, 4 * CS, 4 * CS, {2}, {3, 9, 17},
+            ["READ-UNALLOCATED-BACKING", "BMP-BIT-ORDER"], mid_cluster_bits=9),
     ]
 
 

@@ -61,6 +61,19 @@ def valid() -> list[Vector]:
     out.append(read_vector(
         "names/backing-name-ends-at-bitmap", "The backing name's last byte is byte 4095, right "
         "before the bitmap", a, image, backing, exercises=["NAME-BOUNDS", "NAME-AREA-ZERO"]))
+    image, backing = _data("utf8")
+    img_name = "disque-é.raw".encode()
+    bak_name = "базовый.raw".encode()
+    a = AddCow(virtual_size=VS, cluster_bits=10, image_name=img_name, backing_name=bak_name,
+               bits={0, 3})
+    v = read_vector(
+        "names/utf8-names", "Names are bytes: 'disque-é.raw' and a Cyrillic backing name, "
+        "stored as UTF-8 and reported as text", a, image, backing,
+        exercises=["NAME-NO-NUL", "NAME-BOUNDS", "READ-NAME-RELATIVE"])
+    v.files = [File("add-cow", "image.add-cow", a.build()),
+               File("image", img_name.decode(), image),
+               File("backing", bak_name.decode(), backing)]
+    out.append(v)
     image, _ = _data("no-backing")
     a = AddCow(virtual_size=VS, cluster_bits=10, bits={2})
     out.append(read_vector(
