@@ -214,3 +214,20 @@ def test_killed_server_takes_nbdkit_along(tmp_path: Path, serve: Callable[..., S
     again = serve(disk.path, readonly=True, name=server.socket.stem)
     assert again.socket == server.socket  # the stale socket was replaced
     tools.qemu_io(again.uri, ["read -P 0x66 70000 100"], readonly=True)
+
+
+def test_library_errors_reach_the_client_and_the_server_survives(
+        tmp_path: Path, serve: Callable[..., Server]) -> None:
+    """A missing backing file fails only the reads that need it, as EIO; the connection and
+    the server stay usable, and allocated clusters still read."""
+    tools.need("qemu-io")
+    disk = images.overlay(tmp_path, size=MiB)
+    with addcow_ref.open_image(str(disk.path), mode="r+") as img:
+        img.write(65536, b"\x77" * 65536)
+    (tmp_path / "disk-base.raw").unlink()
+    server = serve(disk.path)
+    proc = tools.qemu_io(server.uri, ["read 0 512"], ok=(1,))
+    assert "Input/output error" in proc.stdout + proc.stderr
+    tools.qemu_io(server.uri, ["read -P 0x77 65536 65536"])
+    assert "[BACK-EXISTS]" in server.messages()  # the typed error, with its rule ID
+    assert server.stop() == 0
