@@ -385,3 +385,21 @@ def test_reproduction_of_a_check_after_apply_redoes_the_operations(tmp_path: Pat
     steps = r.reproduce.split(" && ")
     assert steps[-2].endswith("apply /tmp/addcow-repro/image.add-cow /tmp/addcow-repro.ops.json")
     assert steps[-1].endswith("read /tmp/addcow-repro/image.add-cow 0 2048 | sha256sum")
+
+
+def test_synth_zero_files_are_created_sparse_in_the_scratch_copy(tmp_path: Path) -> None:
+    root = harness_suite.build_suite(tmp_path / "suite", sums=False)
+    doc = json.loads((root / "manifest.json").read_text())
+    vector = next(v for v in doc["vectors"] if v["id"] == MAGIC)
+    big = 1 << 30
+    vector["files"].append({"role": "backing-image", "path": "zeros.raw", "size": big,
+                            "sha256": "not-checked-for-synth-files", "synth": "zeros"})
+    (root / "manifest.json").write_text(json.dumps(doc))
+    manifest = load_manifest(root)
+    opts = RunOptions(work_dir=tmp_path / "work", keep_scratch=True)
+    result = Runner(fork(ReferenceAdapter), manifest, root, opts).run(manifest.vectors)
+    assert result.vector_outcomes[MAGIC] == "pass"
+    (copy,) = (tmp_path / "work").glob("*header_magic*/v/zeros.raw")
+    assert copy.stat().st_size == big
+    assert copy.stat().st_blocks * 512 < big // 1024  # sparse: (almost) no blocks allocated
+    assert not (root / MAGIC / "zeros.raw").exists()
