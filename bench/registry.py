@@ -26,6 +26,12 @@ class Params:
     #: theirs in ``workdir`` so the smoke test leaves nothing behind.
     cache: str = "/var/tmp/addcow-bench"
 
+    @property
+    def cheap_repeats(self) -> int:
+        """Repeats for scenarios whose runs take well under a second: more samples cost little
+        and steady the medians on a shared machine."""
+        return self.repeats if self.tiny else max(self.repeats, 7)
+
 
 @dataclasses.dataclass(frozen=True)
 class Scenario:

@@ -97,7 +97,8 @@ def render_rst(json_path: Path, rst_path: Path, image_dir: Path,
         "is subject speed over baseline speed). Machine: "
         f"{doc['meta'].get('machine')}, Python {doc['meta'].get('python')}, "
         f"{doc['meta'].get('cpus', '?')} CPUs; run on {doc['meta'].get('date', '?')}; "
-        f"{doc['meta'].get('repeats', '?')} repeats.",
+        f"{doc['meta'].get('repeats', '?')} repeats (at least 7 for the in-process scenarios "
+        "whose runs take under a second).",
         "",
         ".. list-table::",
         "   :header-rows: 1",

@@ -32,7 +32,7 @@ def bitmap_popcount(p: Params) -> list[Row]:
         def copy(data: bytes = data) -> None:
             bytearray(data)
 
-        s, b = interleave(scan, copy, p.repeats)
+        s, b = interleave(scan, copy, p.cheap_repeats)
         rows.append(Row("bitmap-popcount", f"{mib} MiB", "count_ones", "memcpy", s, b,
                         "<= 3x copy", 3.0, False,
                         extra={"x": mib << 20, "x_label": "bitmap bytes"}))
@@ -58,7 +58,7 @@ def bitmap_extents(p: Params) -> list[Row]:
         def copy(d: bytes = data) -> None:
             bytearray(d)
 
-        s, b = interleave(runs, copy, p.repeats)
+        s, b = interleave(runs, copy, p.cheap_repeats)
         rows.append(Row("bitmap-extents", name, "iter_runs", "memcpy", s, b,
                         "<= 3x copy", 3.0, False,
                         extra={"note": f"{nbytes} bitmap bytes"}))

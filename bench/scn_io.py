@@ -72,7 +72,7 @@ def seq_io(p: Params) -> list[Row]:
                                            ("write", lib_write, raw_write, "os.pwrite")):
                 subj()
                 base()
-                s, b = interleave(subj, base, p.repeats)
+                s, b = interleave(subj, base, p.cheap_repeats)
                 rows.append(Row(
                     "seq-io", f"1 MiB {name}", f"AddCowImage.{name}", peer, s, b,
                     f">= 0.8x {peer}", 0.8, True,
@@ -201,7 +201,7 @@ def random_reads(p: Params) -> list[Row]:
 
             lib_read()
             raw_read()
-            s, b = interleave(lib_read, raw_read, p.repeats)
+            s, b = interleave(lib_read, raw_read, p.cheap_repeats)
     finally:
         os.close(fd)
     return [Row("random-reads", "4 KiB", "AddCowImage.read", "os.pread", s, b,
@@ -265,7 +265,7 @@ def pib_open(p: Params) -> list[Row]:
     base()
     for lst in (a_rss, a_out, r_rss, r_out):
         lst.clear()
-    s, b = interleave(subj, base, p.repeats)
+    s, b = interleave(subj, base, p.cheap_repeats)
     label = human_size(size)
     ttfb = Stats(tuple(o["ttfb"] for o in a_out))
     raw_ttfb = Stats(tuple(o["ttfb"] for o in r_out))
