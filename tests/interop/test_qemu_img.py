@@ -13,7 +13,10 @@ import pytest
 import addcow_ref
 
 from . import images, tools
-from .conftest import Server
+from .conftest import SERVE, Server
+
+#: The addcow CLI, as users run it.
+ADDCOW = SERVE[:1]
 
 pytestmark = pytest.mark.interop
 
@@ -35,6 +38,13 @@ def library_map(path: Path) -> list[tuple[int, int, bool]]:
     """(start, length, reads-as-data) from the reference's map(), merged."""
     with addcow_ref.open_image(str(path)) as img:
         return tools.merged([(e.start, e.length, bool(e.data)) for e in img.map()])
+
+
+def cli_map(path: Path) -> list[tuple[int, int, bool]]:
+    """(start, length, reads-as-data) from ``addcow map --output=json``, merged."""
+    entries: list[dict[str, Any]] = json.loads(
+        tools.run([*ADDCOW, "map", "--output=json", path]).stdout)
+    return tools.merged([(e["start"], e["length"], bool(e["data"])) for e in entries])
 
 
 def qemu_map(uri: str) -> list[tuple[int, int, bool]]:
@@ -62,6 +72,9 @@ def check_against_oracle(uri: str, disk: images.Disk, tmp_path: Path) -> None:
     tools.run(["qemu-img", "convert", "-f", "raw", "-O", "raw", uri, out])
     with addcow_ref.open_image(str(disk.path)) as img:
         assert out.read_bytes() == img.read(0, img.virtual_size)
+    cli = tmp_path / "addcow-read.raw"
+    tools.run([*ADDCOW, "read", disk.path, "-o", cli])
+    assert out.read_bytes() == cli.read_bytes()
     assert out.read_bytes() == bytes(disk.oracle.data)
 
 
@@ -80,6 +93,7 @@ def test_compare_convert_info_map(tmp_path: Path, serve: Callable[..., Server],
     check_against_oracle(server.uri, disk, tmp_path)
 
     expected = library_map(disk.path)
+    assert cli_map(disk.path) == expected
     assert qemu_map(server.uri) == expected
     assert nbdinfo_map(server.uri) == expected
     if backing == "none":
