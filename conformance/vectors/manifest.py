@@ -13,7 +13,6 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import addcow_ref
 from addcow_ref.rules import all_rules
 
 from .core import SUITE_VERSION, Vector
+from .schema import build_schema
 
 __all__ = [
     "AREAS",
@@ -98,7 +98,7 @@ def canonical_json(obj: Any) -> str:
 
 
 def schema_text() -> str:
-    return resources.files(__package__).joinpath("manifest.schema.json").read_text("utf-8")
+    return canonical_json(build_schema(sorted(FLAGS), sorted(FEATURES)))
 
 
 def all_vectors() -> list[Vector]:

@@ -45,6 +45,17 @@ def test_schema_rejects_unknown_keys(manifest: Manifest) -> None:
         jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
 
 
+@pytest.mark.parametrize(("key", "value"), [("violates", ["HDR-NO-SUCH-RULE"]),
+                                            ("flags", ["no-such-flag"]),
+                                            ("requires", ["no-such-feature"])])
+def test_schema_rejects_unknown_references(manifest: Manifest, key: str, value: Any) -> None:
+    schema = json.loads((VECTORS / "manifest.schema.json").read_text("utf-8"))
+    bad = json.loads(json.dumps(manifest))
+    bad["vectors"][0][key] = value
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
+
+
 def test_references_resolve_and_maps_are_used(manifest: Manifest) -> None:
     rules, flags, features = manifest["rules"], manifest["flags"], manifest["features"]
     used_rules: set[str] = set()
