@@ -213,6 +213,12 @@ def resizes() -> list[Vector]:
         a, pattern("ops/growa:image", 2 * cs), pattern("ops/growa:backing", 4 * cs),
         [{"op": "resize", "size": 3 * cs + 1024}], ["RESIZE-GROW"],
         requires=[]))
+    a = AddCow(virtual_size=2 * cs, cluster_bits=12, backing_name=b"backing.raw", bits={0})
+    out.append(op_vector(
+        "ops/resize-grow-over-stale-image-tail", "The image file is 3000 bytes longer than the "
+        "disk and holds stale data there; growing by 2 clusters must still give zeros", a,
+        pattern("ops/stale:image", 2 * cs + 3000), pattern("ops/stale:backing", 4 * cs),
+        [{"op": "resize", "size": 4 * cs}], ["RESIZE-GROW"]))
     a = AddCow(virtual_size=6144, cluster_bits=9, backing_name=b"backing.raw",
                bits={0, 2, 9, 11})
     out.append(op_vector(
