@@ -73,8 +73,9 @@ def registry() -> dict[str, RegisteredCheck]:
 def rules_not_for_checker() -> dict[str, str]:
     """Rules no check of a file can decide, with the reason shown in every report."""
     out: dict[str, str] = {}
+    checks = registry()
     for rule in all_rules().values():
-        if rule.id in registry():
+        if rule.id in checks:
             continue
         if rule.testability == "untestable":
             out[rule.id] = f"untestable: {rule.reason or 'needs fault injection'}"
