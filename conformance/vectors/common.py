@@ -14,8 +14,8 @@ from typing import Any
 from addcow_ref.rules import all_rules
 
 from .builder import AddCow
-from .core import File, Vector, finding, info_v2, read_expect
-from .model import Disk, sha256
+from .core import File, Vector, info_v2, read_expect
+from .model import Disk
 
 __all__ = [
     "FILE_RULES",
@@ -114,11 +114,3 @@ def twin_of(base: str, fields: tuple[str, ...], v: Vector) -> Vector:
     """Record that ``v`` is the valid vector ``base`` with only ``fields`` rewritten."""
     v.twin_of, v.twin_fields = base, fields
     return v
-
-
-def field_finding(rule: str, field: str, offset: int) -> dict[str, Any]:
-    return finding(rule, offset=offset, field=field)
-
-
-def file_sha(data: bytes) -> str:
-    return sha256(data)
