@@ -100,23 +100,39 @@ class Extent:
 
 
 class _SharedLock:
-    """Shared/exclusive lock with writer preference (resize and close must not starve)."""
+    """Shared/exclusive lock with writer preference (resize and close must not starve).
+
+    Shared holds are re-entrant per thread: a thread that already holds the lock shared (a
+    hydrate whose progress callback reads the image) does not queue behind a waiting
+    exclusive locker, which would otherwise wait for it forever.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._readers = 0
         self._writer = False
         self._waiting = 0
+        self._local = threading.local()
 
     @contextmanager
     def shared(self) -> Iterator[None]:
+        depth: int = getattr(self._local, "depth", 0)
+        if depth:
+            self._local.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._local.depth = depth
+            return
         with self._cond:
             while self._writer or self._waiting:
                 self._cond.wait()
             self._readers += 1
+        self._local.depth = 1
         try:
             yield
         finally:
+            self._local.depth = 0
             with self._cond:
                 self._readers -= 1
                 if not self._readers:
@@ -124,6 +140,9 @@ class _SharedLock:
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
+        if getattr(self._local, "depth", 0):
+            raise RuntimeError("resize() or close() called from inside a request on the "
+                               "same image (e.g. a hydrate progress callback)")
         with self._cond:
             self._waiting += 1
             try:
@@ -688,9 +707,15 @@ class AddCowImage:
         self._flush_locked()
         # 2. the image file: zeros from S0 to S1
         try:
-            if self._raw.size() > old_size:
-                self._raw.truncate(old_size)
-            self._raw.truncate(new_size)
+            if self._fs.kind(self.image_path) == "block":
+                if self._raw.size() < new_size:
+                    raise ImageFileError(f"block device is smaller than {new_size} bytes",
+                                         file=self.image_path, rule_id="IMG-SIZE")
+                self._write_zeros(old_size, new_size - old_size)
+            else:
+                if self._raw.size() > old_size:
+                    self._raw.truncate(old_size)
+                self._raw.truncate(new_size)
             self._raw.fsync()
         except OSError as e:
             raise _os_error(e, self.image_path, old_size, "resize") from None
@@ -744,7 +769,7 @@ class AddCowImage:
         self._meta_io("truncate", lambda: self._meta.truncate(bo + new_len))
         self._meta_io("fsync", self._meta.fsync)
         try:
-            if self._raw.size() > new_size:
+            if self._fs.kind(self.image_path) == "file" and self._raw.size() > new_size:
                 self._raw.truncate(new_size)
                 self._raw.fsync()
         except OSError as e:

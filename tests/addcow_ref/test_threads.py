@@ -217,3 +217,31 @@ def test_pinned_chunks_survive_eviction(tmp_path: Path) -> None:
     assert len(cache) <= 1
     assert (tmp_path / "bitmap").read_bytes()[4096:] == b"\xff" * 64
     raw.close()
+
+
+def test_progress_callback_may_read_while_close_waits(tmp_path: Path) -> None:
+    """A hydrate progress callback that reads the image must not deadlock against a close()
+    waiting in another thread (shared holds are re-entrant)."""
+    path = make_image(tmp_path, size=SIZE, cluster_bits=CLUSTER_BITS, backing=b"\x61" * SIZE)
+    img = addcow_ref.open_image(path, "r+")
+    closer_started = threading.Event()
+    reads: list[bytes] = []
+
+    def progress(done: int, total: int) -> None:
+        if done and not closer_started.is_set():
+            threading.Thread(target=img.close, daemon=True).start()
+            closer_started.set()
+            time.sleep(0.05)  # let close() queue for the exclusive lock
+        reads.append(img.read(0, 1))
+
+    hydrator = threading.Thread(target=img.hydrate, args=(progress,), daemon=True)
+    hydrator.start()
+    hydrator.join(10)
+    assert not hydrator.is_alive(), "hydrate deadlocked against close()"
+    assert reads
+    assert set(reads) == {b"\x61"}
+    for _ in range(100):
+        if img.closed:
+            break
+        time.sleep(0.05)
+    assert img.closed
