@@ -93,10 +93,23 @@ def check_64t(cache: str) -> str:
 
 
 def _nbd(cache: str, direction: str) -> str:
-    """py-spy samples of the nbdkit process (the Python plugin) while nbdcopy runs."""
+    """py-spy samples of the nbdkit process (the Python plugin) while nbdcopy runs.
+
+    ``read`` and ``write`` use an image whose clusters are all allocated; ``cow-write`` copies
+    into a fresh overlay of a raw backing file, so every cluster is allocated by the copy.
+    """
+    import addcow_ref
+
     size = 512 * MIB
-    img = addcow_image(cache, size, fill="ones", backing=False, data=True)
     d = Path(tempfile.mkdtemp(prefix="prof-nbd-"))
+    if direction == "cow-write":
+        base = addcow_image(cache, size, fill="zero", data=True).parent / "base.raw"
+        (d / "base.raw").symlink_to(base)
+        img = d / "o.addcow"
+        addcow_ref.create(img, image_file="o.raw", backing_file="base.raw",
+                          backing_format="raw")
+    else:
+        img = addcow_image(cache, size, fill="ones", backing=False, data=True)
     sock = d / "s.sock"
     raw_out = d / "spy.txt"
     serve = subprocess.Popen([sys.executable, "-m", "addcow_ref.serve", str(img), "--socket",
@@ -114,7 +127,7 @@ def _nbd(cache: str, direction: str) -> str:
         time.sleep(1.0)
         src = data_file(d / "src.raw", size, 9)
         uri = f"nbd+unix:///?socket={sock}"
-        for _ in range(4):
+        for _ in range(1 if direction == "cow-write" else 4):
             argv = ["nbdcopy", uri, "null:"] if direction == "read" else \
                 ["nbdcopy", "--flush", str(src), uri]
             subprocess.run(argv, check=True)
@@ -137,12 +150,12 @@ def _collapse(raw: str) -> str:
             continue
         frames = [f for f in stack.split(";") if f.strip()]
         leaf = frames[-1] if frames else "(idle or in C, no Python frame)"
-        stacks[" <- ".join(reversed(frames[-4:])) or leaf] += int(n)
+        stacks[" <- ".join(reversed(frames[-6:])) or leaf] += int(n)
         leaves[leaf] += int(n)
     total = sum(leaves.values()) or 1
     out = [f"{total} samples; own time by innermost Python frame:"]
     out += [f"  {100 * n / total:5.1f} %  {f}" for f, n in leaves.most_common(10)]
-    out += ["", "top stacks (innermost first, 4 frames):"]
+    out += ["", "top stacks (innermost first, 6 frames):"]
     out += [f"  {100 * n / total:5.1f} %  {s}" for s, n in stacks.most_common(8)]
     return "\n".join(out)
 
@@ -153,6 +166,7 @@ WORKLOADS: dict[str, Callable[[str], str]] = {
     "check-64t": check_64t,
     "nbd-read": lambda c: _nbd(c, "read"),
     "nbd-write": lambda c: _nbd(c, "write"),
+    "nbd-cow-write": lambda c: _nbd(c, "cow-write"),
 }
 
 
