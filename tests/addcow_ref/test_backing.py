@@ -172,3 +172,17 @@ def test_invalid_add_cow_backing(tmp_path: Path) -> None:
     with pytest.raises(BackingFileError) as info:
         addcow_ref.open_image(tmp_path / "t.addcow")
     assert info.value.rule_id == "BACK-FORMAT"
+
+
+def test_add_cow_backing_shorter_than_the_overlay(tmp_path: Path) -> None:
+    lower = make_image(tmp_path, size=2 * 4096, cluster_bits=CB, backing=b"\x21" * 5000,
+                       name="low")
+    addcow_ref.create(tmp_path / "top.addcow", size=SIZE, image_file="top.raw",
+                      backing_file=lower.name, backing_format="add-cow", cluster_bits=CB)
+    with addcow_ref.open_image(tmp_path / "top.addcow") as img:
+        assert img.read(0, SIZE) == b"\x21" * 5000 + bytes(SIZE - 5000)
+        assert [(e.start, e.length, e.depth, e.data) for e in img.map()] == [
+            (0, 5000, 2, True),          # the raw file below the add-cow backing file
+            (5000, 8192 - 5000, 2, False),  # past that raw file's end
+            (8192, SIZE - 8192, 1, False),  # past the add-cow backing file's end
+        ]
