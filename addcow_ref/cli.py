@@ -542,7 +542,7 @@ def read(offset: int, length: int | None, outfile: str, file: str) -> None:
         out: BinaryIO
         with contextlib.ExitStack() as stack:
             if outfile == "-":
-                out = click.get_binary_stream("stdout")
+                out = sys.stdout.buffer
             else:
                 with _about(outfile):
                     out = stack.enter_context(open(outfile, "wb"))
@@ -615,7 +615,7 @@ def write(
             _check_range(file, offset, length, size, "write")
             chunks = _chunks_of_pattern(pattern, length)
         elif source == "-":
-            chunks = _chunks_of_stream(click.get_binary_stream("stdin"), length)
+            chunks = _chunks_of_stream(sys.stdin.buffer, length)
         else:
             assert source is not None
             with _about(source):

@@ -11,12 +11,12 @@ import os
 
 __all__ = [
     "AddCowError",
-    "FormatError",
-    "TruncatedError",
-    "UnsupportedFeatureError",
     "BackingFileError",
+    "FormatError",
     "ImageFileError",
     "ReadOnlyError",
+    "TruncatedError",
+    "UnsupportedFeatureError",
 ]
 
 
