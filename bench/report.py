@@ -35,6 +35,16 @@ def fmt_value(x: float, metric: str = "time") -> str:
 _MET = {True: "yes", False: "**no**", None: "—"}
 
 
+def _size_label(x: float, _pos: object = None) -> str:
+    """Axis ticks in binary units (2^40 -> 1T) rather than powers of two."""
+    n = int(x)
+    for unit, shift in (("P", 50), ("T", 40), ("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift:
+            v = n / (1 << shift)
+            return f"{v:g}{unit}"
+    return f"{n:g}"
+
+
 def _plots(doc: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
     """One log-log PNG per scenario with two or more sized variants: subject and baseline medians.
 
@@ -44,6 +54,7 @@ def _plots(doc: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     out: list[tuple[str, str]] = []
     by: dict[str, list[dict[str, Any]]] = {}
@@ -64,11 +75,20 @@ def _plots(doc: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
                 label=rows[0]["subject"])
         ax.plot(xs, [r["baseline_s"]["median"] * scale for r in rows], "s--",
                 label=rows[0]["baseline"])
+        slope = rows[-1]["extra"].get("slope")
+        if isinstance(slope, float):
+            # Linear growth through the largest point: a steeper curve is a quadratic corner.
+            last_x, last_y = xs[-1], rows[-1]["subject_s"]["median"] * scale
+            ax.plot(xs, [last_y * x / last_x for x in xs], ":", color="grey",
+                    label="slope 1 (linear)")
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(_size_label))
+        if metric == "KiB":  # a budget against a flat line: linear from zero reads better
+            ax.set_ylim(bottom=0, top=max(r["baseline_s"]["median"] * scale for r in rows) * 1.2)
+        else:
+            ax.set_yscale("log")
         ax.set_xlabel(rows[0]["extra"].get("x_label", "size"))
         ax.set_ylabel({"KiB": "peak RSS, MiB", "time": "median seconds"}.get(metric, metric))
-        slope = rows[-1]["extra"].get("slope")
         ax.set_title(name + (f" (slope {slope:.2f})" if isinstance(slope, float) else ""))
         ax.legend()
         ax.grid(True, which="both", alpha=0.3)
