@@ -131,6 +131,17 @@ def invalid() -> list[Vector]:
         std_files(bytes(buf), image, backing), ["NAME-BOUNDS"],
         [finding("NAME-BOUNDS", offset=field_offset("backing_name_offset"),
                  field="backing_name_offset")]))
+    a, image, backing = _twin_base("in-header")
+    buf = bytearray(a.build())
+    set_field(buf, "backing_name_offset", field_offset("backing_format"))
+    set_field(buf, "backing_name_length", 3)
+    buf[137:148] = bytes(11)
+    out.append(refusal_vector(
+        "names/backing-name-inside-header", "The backing name points at bytes 96..98 of the "
+        "header ('raw', the start of backing_format), before header_length",
+        std_files(bytes(buf), image, backing), ["NAME-BOUNDS"],
+        [finding("NAME-BOUNDS", offset=field_offset("backing_name_offset"),
+                 field="backing_name_offset")]))
     image, backing = _data("overlap")
     a = AddCow(virtual_size=VS, cluster_bits=10, image_name=b"img.raw", backing_name=b"raw",
                backing_name_offset=132, bits={0, 1, 2, 3})
