@@ -160,10 +160,38 @@ def _collapse(raw: str) -> str:
     return "\n".join(out)
 
 
+def adapter_call(cache: str) -> str:
+    """What one command-adapter call costs: the harness starts ``addcow-impl`` several times per
+    vector. Wall times of a call that does nothing but answer, against empty interpreters, then
+    where an in-process import of the adapter spends its time."""
+    from .measure import Stats, run_process
+
+    impl = str(Path(sys.executable).parent / "addcow-impl")
+
+    def median(argv: list[str]) -> float:
+        run_process(argv)
+        return Stats(tuple(run_process(argv)[0] for _ in range(9))).median
+
+    lines = [f"addcow-impl capabilities   {median([impl, 'capabilities']) * 1000:6.0f} ms",
+             f"python -c pass             {median([sys.executable, '-c', 'pass']) * 1000:6.0f} ms",
+             f"python -S -c pass          "
+             f"{median([sys.executable, '-S', '-c', 'pass']) * 1000:6.0f} ms",
+             "(medians of 9 whole processes, bytecode cached)", ""]
+
+    def imp() -> None:
+        import importlib
+
+        for mod in [m for m in sys.modules if m.split(".")[0] in ("addcow_ref", "conformance")]:
+            del sys.modules[mod]
+        importlib.import_module("conformance.adapters.reference")
+    return "\n".join(lines) + _pyinstrument(imp)
+
+
 WORKLOADS: dict[str, Callable[[str], str]] = {
     "random-reads": random_reads,
     "cow-writes": cow_writes,
     "check-64t": check_64t,
+    "adapter-call": adapter_call,
     "nbd-read": lambda c: _nbd(c, "read"),
     "nbd-write": lambda c: _nbd(c, "write"),
     "nbd-cow-write": lambda c: _nbd(c, "cow-write"),
@@ -178,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
                                                       "/var/tmp/addcow-bench"))
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    # Profile code as an installed package runs: from cached bytecode, not recompiled per import
+    # (this machine sets PYTHONDONTWRITEBYTECODE). Children inherit the same settings.
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = os.path.join(os.path.abspath(args.cache), "pycache")
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix
     for name in args.workloads or list(WORKLOADS):
         text = WORKLOADS[name](args.cache)
         (args.out / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
