@@ -32,6 +32,13 @@ def _cache_bytecode(cache: str) -> None:
     os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(os.path.abspath(cache), "pycache")
 
 
+def _render(json_path: Path) -> None:
+    rst = ROOT / "docs" / "guides" / "benchmarks.rst"
+    render_rst(json_path, rst, ROOT / "docs" / "_static" / "bench",
+               ROOT / "bench" / "notes.rst", ROOT / "bench" / "results" / "profiles")
+    print(f"wrote {rst}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--tiny", action="store_true", help="tiny sizes: a smoke run in seconds")
@@ -44,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", default=None, help="where scratch images go (default: a temp dir)")
     ap.add_argument("--cache", help="where big built images are kept between runs",
                     default=os.environ.get("ADDCOW_BENCH_CACHE", "/var/tmp/addcow-bench"))
+    ap.add_argument("--render-only", action="store_true",
+                    help="render the page from the existing --json file without running")
     args = ap.parse_args(argv)
+    if args.render_only:
+        _render(args.json)
+        return 0
     if args.list:
         for s in SCENARIOS.values():
             print(f"{s.name:28} {s.description}")
@@ -95,10 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(rows, skipped, args.json, meta, errors)
     print(f"wrote {args.json}")
     if args.render:
-        rst = ROOT / "docs" / "guides" / "benchmarks.rst"
-        render_rst(args.json, rst, ROOT / "docs" / "_static" / "bench",
-                   ROOT / "bench" / "notes.rst", ROOT / "bench" / "results" / "profiles")
-        print(f"wrote {rst}")
+        _render(args.json)
     if errors:
         print(f"scenarios that failed: {', '.join(errors)}", file=sys.stderr)
         return 1
