@@ -120,6 +120,8 @@ def render_rst(json_path: Path, rst_path: Path, image_dir: Path,
         f"{doc['meta'].get('repeats', '?')} repeats (at least 7 for the in-process scenarios "
         "whose runs take under a second).",
         "",
+        *(["**This is a smoke run on tiny sizes (--tiny): its numbers say nothing about "
+            "performance.**", ""] if doc["meta"].get("tiny") else []),
         ".. list-table::",
         "   :header-rows: 1",
         "",
