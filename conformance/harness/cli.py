@@ -246,8 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cli.main(args=args, prog_name="addcow-conformance", standalone_mode=False)
     except click.UsageError as e:
-        e.exit_code = EXIT_USAGE
-        e.show()
+        e.show()  # click would exit 2, which reads as "failures" to scripts: 64 instead
         return EXIT_USAGE
     except click.ClickException as e:
         e.show()
