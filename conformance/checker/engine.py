@@ -87,13 +87,18 @@ def rules_not_for_checker() -> dict[str, str]:
     return out
 
 
+def _plain(text: str | None) -> str | None:
+    """Constraint texts come from the schema in reST (``raw``); reports show plain text."""
+    return None if text is None else text.replace("``", "")
+
+
 def _to_finding(ctx: CheckContext, rule_id: str, item: Violation | Finding) -> Finding:
     if isinstance(item, Finding):
         found = item
     else:
         found = Finding.for_rule(item.rule_id, item.message, ctx.path, offset=item.offset,
-                                 length=item.length, field=item.field, expected=item.expected,
-                                 actual=item.actual)
+                                 length=item.length, field=item.field,
+                                 expected=_plain(item.expected), actual=_plain(item.actual))
     if found.rule != rule_id:
         raise RuntimeError(f"the check of {rule_id} reported a finding of {found.rule}")
     return found
