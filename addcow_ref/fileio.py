@@ -94,7 +94,11 @@ class OSFile:
         return b"".join(parts)
 
     def pwrite(self, offset: int, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data)
+        n = os.pwrite(self._fd, data, offset)
+        if n == len(data):
+            return
+        view = memoryview(data)[n:]
+        offset += n
         while view:
             n = os.pwrite(self._fd, view, offset)
             view = view[n:]

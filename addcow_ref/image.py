@@ -234,6 +234,7 @@ class AddCowImage:
         self.cluster_bits = int(self.header.cluster_bits)
         self.cluster_size = 1 << self.cluster_bits
         self.virtual_size = int(self.header.virtual_size)
+        self._all_allocated = self._compute_all_allocated()
         self.image_path = resolve_name(self.path, self._image_name())
         self._open_image_file(writable)
         self._chain = chain or ChainState(frozenset({self._identity()}), 0)
@@ -305,6 +306,9 @@ class AddCowImage:
 
     @property
     def all_allocated(self) -> bool:
+        return self._all_allocated
+
+    def _compute_all_allocated(self) -> bool:
         h = self.header
         if isinstance(h, HeaderV1):
             return False
@@ -412,6 +416,7 @@ class AddCowImage:
         except OSError as e:
             raise _os_error(e, self.path, 0, "header write", AddCowError) from None
         self.header = header
+        self._all_allocated = self._compute_all_allocated()
 
     def _prepare_modify(self) -> None:
         """Clear unknown autoclear bits before the first modification (FEAT-AUTOCLEAR-UNKNOWN):
@@ -681,6 +686,8 @@ class AddCowImage:
                 self._grow(new_size)
             elif new_size < self.virtual_size:
                 self._shrink(new_size)
+            else:
+                self._flush_locked()  # a resize is durable when it returns, even a no-op
 
     def _meta_io(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
