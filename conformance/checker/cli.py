@@ -40,7 +40,9 @@ class _CheckCommand(click.Command):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as e:
-            e.exit_code = EXIT_USAGE
+            # click declares exit_code a class variable (2 for every usage error); an instance
+            # attribute overrides it for this one error without touching click's classes.
+            setattr(e, "exit_code", EXIT_USAGE)  # noqa: B010
             raise
 
 
