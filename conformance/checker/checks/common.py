@@ -1,4 +1,9 @@
-"""Passes of the reference's predicates shared by several checks (computed once per image)."""
+"""Passes of the reference's predicates shared by several checks (computed once per image).
+
+``validate.check_names`` reads the name area that is in the file in 1 MiB chunks: memory stays
+flat, but time grows with the area's size, so a sparse file with a multi-terabyte name area is
+read in full (unlike the bitmap, whose holes ``scan.py`` skips).
+"""
 
 from __future__ import annotations
 
