@@ -5,8 +5,9 @@ quoting never depends on the user's shell (toml-test). ``--impl 'python:MODULE:F
 imports ``FUNC(argv: list[str]) -> int`` once and forks a child per call instead of exec'ing a
 new interpreter: the same isolation (own process, exit status, signals, timeout), but no
 interpreter start-up and no import cost per call, which keeps a full run of the reference and
-of every mutant within seconds. Output goes to a file, never to memory, so huge reads are hashed
-in chunks afterwards.
+of every mutant within seconds. Stdout is hashed while it streams through a pipe and only its
+first 64 MiB are stored (for JSON and diagnostics), so reading a huge guest costs neither memory
+nor disk.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import faulthandler
+import hashlib
 import importlib
 import io
 import os
+import select
 import shlex
 import signal
 import subprocess
@@ -45,6 +48,11 @@ class CallResult:
     stdout_path: Path
     stderr: str
     duration_ms: float
+    #: Bytes printed on stdout and their SHA-256, computed while streaming: only the first
+    #: ``stdout_kept`` bytes are written to ``stdout_path`` (for JSON and diagnostics).
+    stdout_size: int = 0
+    stdout_sha256: str = hashlib.sha256(b"").hexdigest()
+    stdout_kept: int = 0
 
     @property
     def status_text(self) -> str:
@@ -85,6 +93,43 @@ def _read_stderr(path: Path) -> str:
     return text + ("…" if len(data) > _STDERR_KEEP else "")
 
 
+#: Stdout beyond this is hashed and counted but not stored: a read of a huge guest costs
+#: neither memory nor disk.
+KEEP_STDOUT = 64 << 20
+
+
+@dataclasses.dataclass
+class _Drained:
+    size: int
+    sha256: str
+    kept: int
+    timed_out: bool
+
+
+def _drain(fd: int, path: Path, deadline: float) -> _Drained:
+    """Read ``fd`` to EOF (or the deadline), hashing everything, storing the first bytes."""
+    keep = KEEP_STDOUT
+    h = hashlib.sha256()
+    size = kept = 0
+    with path.open("wb") as f:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return _Drained(size, h.hexdigest(), kept, True)
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                return _Drained(size, h.hexdigest(), kept, True)
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return _Drained(size, h.hexdigest(), kept, False)
+            h.update(chunk)
+            if kept < keep:
+                part = chunk[: keep - kept]
+                f.write(part)
+                kept += len(part)
+            size += len(chunk)
+
+
 class ProcessImpl(Impl):
     def __init__(self, text: str, argv: list[str]) -> None:
         self.text = text
@@ -98,14 +143,14 @@ class ProcessImpl(Impl):
     ) -> CallResult:
         err_path = stdout_path.with_name(stdout_path.name + ".stderr")
         start = time.monotonic()
-        timed_out = False
-        with stdout_path.open("wb") as out, err_path.open("wb") as err:
+        deadline = start + timeout
+        with err_path.open("wb") as err:
             try:
                 proc = subprocess.Popen(
                     [*self.argv, *args],
                     cwd=cwd,
                     stdin=subprocess.DEVNULL,
-                    stdout=out,
+                    stdout=subprocess.PIPE,
                     stderr=err,
                     start_new_session=True,
                 )
@@ -113,13 +158,20 @@ class ProcessImpl(Impl):
                 # The command itself cannot be started: the same as a crash on every call.
                 err.write(f"cannot run {self.argv[0]!r}: {e.strerror}\n".encode())
                 err.flush()
+                stdout_path.write_bytes(b"")
                 return CallResult(
                     tuple(args), 127, None, False, stdout_path, _read_stderr(err_path), 0.0
                 )
-            try:
-                rc = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
+            assert proc.stdout is not None
+            with proc.stdout:
+                drained = _drain(proc.stdout.fileno(), stdout_path, deadline)
+            timed_out = drained.timed_out
+            if not timed_out:
+                try:
+                    rc = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+            if timed_out:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 rc = proc.wait()
@@ -132,6 +184,9 @@ class ProcessImpl(Impl):
             stdout_path=stdout_path,
             stderr=_read_stderr(err_path),
             duration_ms=duration,
+            stdout_size=drained.size,
+            stdout_sha256=drained.sha256,
+            stdout_kept=drained.kept,
         )
 
 
@@ -195,12 +250,12 @@ class ForkImpl(Impl):
     ) -> CallResult:
         full = [*self.prefix, *args]
         err_path = stdout_path.with_name(stdout_path.name + ".stderr")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        out_fd = os.open(stdout_path, flags, 0o644)
-        err_fd = os.open(err_path, flags, 0o644)
+        err_fd = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        read_fd, out_fd = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
         start = time.monotonic()
+        deadline = start + timeout
         try:
             with warnings.catch_warnings():
                 # Python 3.12+ warns about forking a threaded process; the child only runs the
@@ -208,25 +263,30 @@ class ForkImpl(Impl):
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the child, which never returns
+                os.close(read_fd)
                 self._child(full, cwd, out_fd, err_fd)
         finally:
             os.close(out_fd)
             os.close(err_fd)
-        deadline = start + timeout
+        try:
+            drained = _drain(read_fd, stdout_path, deadline)
+        finally:
+            os.close(read_fd)
+        timed_out = drained.timed_out
         delay = 0.0005
-        timed_out = False
         while True:
             wpid, status = os.waitpid(pid, os.WNOHANG)
-            if wpid:
+            if wpid and not timed_out:
                 break
-            if time.monotonic() >= deadline:
+            if timed_out or time.monotonic() >= deadline:
                 timed_out = True
                 # The child may not have reached setsid() yet: kill it and its group.
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
-                _, status = os.waitpid(pid, 0)
+                if not wpid:
+                    _, status = os.waitpid(pid, 0)
                 break
             time.sleep(delay)
             delay = min(delay * 2, 0.02)
@@ -241,6 +301,9 @@ class ForkImpl(Impl):
             stdout_path=stdout_path,
             stderr=_read_stderr(err_path),
             duration_ms=duration,
+            stdout_size=drained.size,
+            stdout_sha256=drained.sha256,
+            stdout_kept=drained.kept,
         )
 
 

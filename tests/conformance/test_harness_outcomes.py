@@ -403,3 +403,23 @@ def test_synth_zero_files_are_created_sparse_in_the_scratch_copy(tmp_path: Path)
     assert copy.stat().st_size == big
     assert copy.stat().st_blocks * 512 < big // 1024  # sparse: (almost) no blocks allocated
     assert not (root / MAGIC / "zeros.raw").exists()
+
+
+@pytest.mark.parametrize("kind", ["fork", "process"])
+def test_reads_are_hashed_while_streaming_and_only_a_prefix_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    from conformance.harness import impl as impl_module
+
+    monkeypatch.setattr(impl_module, "KEEP_STDOUT", 1000)
+    root = harness_suite.build_suite(tmp_path / "suite")
+    image = root / READ / "image.add-cow"
+    adapter = (
+        fork(ReferenceAdapter) if kind == "fork"
+        else ProcessImpl("ref", [sys.executable, "-m", "conformance.adapters.reference"])
+    )
+    out = tmp_path / "read.out"
+    r = adapter.call(["read", str(image), "0", "2048"], cwd=tmp_path, stdout_path=out, timeout=30)
+    g = harness_suite.guest(0x05, harness_suite.image_bytes(), harness_suite.backing_bytes())
+    assert (r.exit_code, r.stdout_size, r.stdout_sha256) == (0, 2048, harness_suite.sha(g))
+    assert (r.stdout_kept, out.read_bytes()) == (1000, g[:1000])
