@@ -13,6 +13,8 @@ import os
 import random
 from collections.abc import Callable
 
+import pytest
+
 from addcow_ref.fileio import OSFile, OSFileSystem
 
 Hook = Callable[[str, str], None]
@@ -171,3 +173,8 @@ class CrashFS(FaultFS):
             with open(path, "wb") as f:
                 f.write(data)
         return kept
+
+
+#: ``config.stash`` key: crash points the crash tests exercised in this session (reported in the
+#: terminal summary by this directory's conftest).
+CRASH_POINTS: pytest.StashKey[list[int]] = pytest.StashKey()

@@ -25,7 +25,7 @@ import pytest
 
 import addcow_ref
 
-from .faultfs import CrashFS, PowerLoss
+from .faultfs import CRASH_POINTS, CrashFS, PowerLoss
 from .helpers import check_valid, make_image
 
 CLUSTER_BITS = 9
@@ -123,7 +123,8 @@ def fast_tmp(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("tiny_cache", [False, True], ids=["cache", "tiny-cache"])
-def test_power_loss_at_every_boundary(fast_tmp: Path, seed: int, tiny_cache: bool) -> None:
+def test_power_loss_at_every_boundary(fast_tmp: Path, seed: int, tiny_cache: bool,
+                                      pytestconfig: pytest.Config) -> None:
     tmp_path = fast_tmp
     rng = random.Random(seed)
     backing = rng.randbytes(SIZE - 700)  # shorter than the disk: zeros past its end
@@ -152,6 +153,7 @@ def test_power_loss_at_every_boundary(fast_tmp: Path, seed: int, tiny_cache: boo
             exercised += 1
             shutil.rmtree(work)
     EXERCISED.append(exercised)
+    pytestconfig.stash[CRASH_POINTS].append(exercised)
     print(f"\ncrash points exercised (seed {seed}): {exercised}; "
           f"total so far in this module: {sum(EXERCISED)}")
 
@@ -192,7 +194,8 @@ def test_lost_bitmap_never_exposes_stale_data(tmp_path: Path) -> None:
     (SIZE, SIZE - 7 * 512),        # shrink
     (SIZE, 512),
 ])
-def test_power_loss_during_resize(fast_tmp: Path, old: int, new: int) -> None:
+def test_power_loss_during_resize(fast_tmp: Path, old: int, new: int,
+                                  pytestconfig: pytest.Config) -> None:
     """Every boundary of a resize: the image stays valid, has the old or the new size, and
     every byte below both sizes reads its flushed value."""
     rng = random.Random(old ^ new)
@@ -238,5 +241,6 @@ def test_power_loss_during_resize(fast_tmp: Path, old: int, new: int) -> None:
                         assert b in (0, under[old + i])
             EXERCISED.append(1)
             shutil.rmtree(work)
+    pytestconfig.stash[CRASH_POINTS].append(total * len(MODES))
     print(f"\nresize {old} -> {new}: {total * len(MODES)} crash points; "
           f"total so far in this module: {sum(EXERCISED)}")
