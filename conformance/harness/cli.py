@@ -67,6 +67,16 @@ def select(
     return out
 
 
+_MARK = {"pass": ".", "skip": "s", "xfail": "x", "xpass": "X", "fail": "F",
+         "refused-unclean": "U", "crash": "C", "timeout": "T", "harness-error": "E"}
+
+
+def _progress(vector: Vector, outcome: str) -> None:
+    """One character per vector on a terminal, as pytest does: long runs show they are alive."""
+    sys.stderr.write(_MARK.get(outcome, "?"))
+    sys.stderr.flush()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Conformance harness for add-cow implementations.
@@ -163,13 +173,16 @@ def run_command(
         work_dir=work_dir,
         keep_scratch=keep_scratch,
     )
-    runner = Runner(impl, manifest, root, options, known)
+    progress = _progress if sys.stderr.isatty() and output == "human" else None
+    runner = Runner(impl, manifest, root, options, known, progress=progress)
     problems = runner.check_integrity(chosen)
     if problems:
         shown = "\n  ".join(problems[:20])
         more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise _Internal(f"the vector suite is not intact; nothing was run:\n  {shown}{more}")
     result = runner.run(chosen)
+    if progress is not None:
+        sys.stderr.write("\n")
     doc = to_json(result)
     if report_json is not None:
         report_json.write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
