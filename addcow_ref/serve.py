@@ -249,8 +249,11 @@ def _supervise(cmd: ServerCommand, socket_path: Path | None) -> int:
     with _forwarded_signals(proc):
         try:
             _wait_ready(proc, cmd.pidfile, READY_TIMEOUT)
-            click.echo(cmd.uri)
+            click.echo(cmd.uri)  # stdout holds the URI alone, for scripts
             sys.stdout.flush()
+            if sys.stderr.isatty():
+                click.echo("addcow serve: ready; Ctrl-C stops the server and closes the image",
+                           err=True)
             return proc.wait()
         finally:
             if proc.poll() is None:
