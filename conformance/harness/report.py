@@ -107,6 +107,13 @@ def to_human(run: RunResult, *, verbose: bool = False) -> str:
     order = [c for c in CAPABILITIES if c in counts] + sorted(set(counts) - set(CAPABILITIES))
     for cap in order:
         lines.append(f"{cap + ':':7} {_counts_text(counts[cap])}")
+    other = sorted({r.id for r in run.results if "other_reason" in r.context})
+    if other:
+        lines.append(
+            f"note: {len(other)} refusals cited a rule other than the one the vector breaks "
+            f"({', '.join(other[:3])}{', …' if len(other) > 3 else ''}); "
+            "--check-refusal-reason makes them failures"
+        )
     vec = Counter(run.vector_outcomes.values())
     verdict = "NOT CONFORMING" if run.exit_code else "CONFORMING"
     if run.exit_code == 0 and any(run.vector_outcomes[v] == "skip" for v in run.vector_outcomes):

@@ -133,7 +133,10 @@ def probe_capabilities(impl: Impl, work: Path, timeout: float) -> Capabilities:
             version=str(data.get("version", "")),
             supports=frozenset(map(str, supports)) if isinstance(supports, list) else None,
             features=frozenset(map(str, features)) if isinstance(features, list) else None,
-            policies={str(k): str(v) for k, v in policies.items()},
+            policies={str(k): v for k, v in policies.items() if v in ("accept", "refuse")},
+            note=None
+            if all(v in ("accept", "refuse") for v in policies.values())
+            else "'capabilities': policies other than accept/refuse were ignored",
         )
     except ValueError as e:
         return dataclasses.replace(

@@ -168,6 +168,12 @@ def test_refusal_with_the_wrong_rule(tmp_path: Path) -> None:
     lax = run(tmp_path / "b", fork(WrongRule))
     r = only(lax, MAGIC, "info")
     assert (r.outcome, r.context["other_reason"]) == ("pass", "HDR-VERSION")
+    from conformance.harness.report import to_human
+
+    assert (
+        "note: 1 refusals cited a rule other than the one the vector breaks "
+        "(header/magic-last-byte-fe); --check-refusal-reason makes them failures"
+    ) in to_human(lax)
 
 
 class WrongBytes(ReferenceAdapter):
