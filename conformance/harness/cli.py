@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import shlex
 import shutil
+import subprocess
 import sys
 import traceback
 from collections.abc import Sequence
@@ -51,10 +53,14 @@ def select(
     skip: Sequence[str] = (),
     kinds: Sequence[str] = (),
     rules: Sequence[str] = (),
+    specs: Sequence[str] = (),
 ) -> list[Vector]:
-    """Vectors matching any ``run`` glob (all if none), no ``skip`` glob, a kind and a rule glob."""
+    """Vectors matching any ``run`` glob (all if none), no ``skip`` glob, a kind, a rule glob
+    and a spec version."""
     out = []
     for v in vectors:
+        if specs and v.spec not in specs:
+            continue
         if run and not any(fnmatch.fnmatchcase(v.id, g) for g in run):
             continue
         if any(fnmatch.fnmatchcase(v.id, g) for g in skip):
@@ -100,6 +106,10 @@ def cli() -> None:
               help="Only vectors of this kind (repeatable).")
 @click.option("--rules", "rule_globs", multiple=True, metavar="GLOB",
               help="Only vectors about a rule matching (e.g. 'HDR-*').")
+@click.option("--spec", "specs", multiple=True, metavar="VERSION",
+              help="Only vectors of this spec version ('2.0', '1'; repeatable).")
+@click.option("--setup", "setup_text", metavar="COMMAND",
+              help="Run once before the vectors (no shell); a non-zero exit aborts the run.")
 @click.option("--known-failures", "known_path", type=click.Path(path_type=Path, dir_okay=False),
               help="TOML ledger of expected failures (id or glob = {reason, bug}).")
 @click.option("--strict-known-failures", is_flag=True,
@@ -129,6 +139,8 @@ def run_command(
     skip_globs: tuple[str, ...],
     kinds: tuple[str, ...],
     rule_globs: tuple[str, ...],
+    specs: tuple[str, ...],
+    setup_text: str | None,
     known_path: Path | None,
     strict_known_failures: bool,
     check_refusal_reason: bool,
@@ -160,9 +172,13 @@ def run_command(
         manifest = load_manifest(root)
     except ManifestError as e:
         raise _Internal(str(e)) from None
-    chosen = select(manifest.vectors, run_globs, skip_globs, kinds, rule_globs)
+    chosen = select(manifest.vectors, run_globs, skip_globs, kinds, rule_globs, specs)
     if not chosen:
-        raise _Usage("the selection is empty: no vector matches --run/--skip/--kind/--rules")
+        raise _Usage(
+            "the selection is empty: no vector matches --run/--skip/--kind/--rules/--spec"
+        )
+    if setup_text is not None:
+        _setup(setup_text, timeout)
     options = RunOptions(
         timeout=timeout,
         jobs=jobs,
@@ -193,6 +209,27 @@ def run_command(
     else:
         click.echo(to_human(result, verbose=verbose), nl=False)
     sys.exit(result.exit_code)
+
+
+def _setup(text: str, timeout: float) -> None:
+    """``--setup``: build or start what the adapter needs, once; failing aborts the run."""
+    try:
+        argv = shlex.split(text)
+    except ValueError as e:
+        raise _Usage(f"--setup {text!r}: {e}") from None
+    if not argv:
+        raise _Usage("--setup is empty")
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=max(timeout, 60.0), check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise _Internal(f"--setup {text!r} could not run: {e}") from None
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        raise _Internal(
+            f"--setup {text!r} exited {proc.returncode}; nothing was run"
+            + ("".join(f"\n  {line}" for line in tail))
+        )
 
 
 def _toml_string(text: str) -> str:

@@ -254,3 +254,25 @@ def test_extract_copies_one_vector_with_its_entry(
     status, _, err = cli(["extract", "no/such", str(tmp_path / "x"), "--vectors", str(suite)],
                          capsys)
     assert (status, "no vector 'no/such'" in err) == (64, True)
+
+
+def test_cli_setup_runs_once_and_a_failing_setup_aborts(
+    suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "setup-ran"
+    setup = f"{sys.executable} -c \"open({str(marker)!r}, 'a').write('x')\""
+    status, _, _ = cli(["run", "--impl", REF, "--vectors", str(suite), "--setup", setup], capsys)
+    assert (status, marker.read_text()) == (0, "x")
+    failing = f"{sys.executable} -c \"import sys; sys.exit('no compiler')\""
+    status, out, err = cli(["run", "--impl", REF, "--vectors", str(suite), "--setup", failing],
+                           capsys)
+    assert status == 70
+    assert "exited 1; nothing was run" in err
+    assert "no compiler" in err
+    assert out == ""
+
+
+def test_cli_spec_selection(suite: Path) -> None:
+    vectors = load_manifest(suite).vectors
+    assert len(select(vectors, specs=["2.0"])) == 4
+    assert select(vectors, specs=["1"]) == []
