@@ -339,6 +339,14 @@ class AddCowImage:
         if self._closed:
             raise ValueError("I/O operation on a closed add-cow image")
 
+    @contextmanager
+    def _request(self) -> Iterator[None]:
+        """The shared lock of a request, re-checking ``closed`` under it (a close() may have
+        finished between the caller's first check and the lock)."""
+        with self._rw.shared():
+            self._check_open()
+            yield
+
     def _check_range(self, offset: int, length: int) -> None:
         if offset < 0 or length < 0 or offset + length > self.virtual_size:
             raise ValueError(f"range [{offset}, {offset + length}) is outside the disk "
@@ -465,7 +473,7 @@ class AddCowImage:
         """Guest bytes ``[offset, offset + length)``."""
         self._check_open()
         self._check_range(offset, length)
-        with self._rw.shared():
+        with self._request():
             return self._read_locked(offset, length)
 
     def _read_locked(self, offset: int, length: int) -> bytes:
@@ -482,7 +490,7 @@ class AddCowImage:
         self._check_range(offset, length)
         if not length:
             return
-        with self._rw.shared():
+        with self._request():
             self._prepare_modify()
             self._write_locked(offset, data)
 
@@ -522,7 +530,7 @@ class AddCowImage:
         self._check_open()
         if self.readonly:
             return
-        with self._rw.shared():
+        with self._request():
             self._flush_locked()
 
     def _flush_locked(self) -> None:
@@ -562,7 +570,7 @@ class AddCowImage:
         length = min(length, self.virtual_size - offset)
         if not length:
             return (False, 0)
-        with self._rw.shared():
+        with self._request():
             for _s, n, allocated in self._byte_runs(offset, length):
                 return (allocated, n)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -586,7 +594,7 @@ class AddCowImage:
                     return
             out.append(e)
 
-        with self._rw.shared():
+        with self._request():
             for s, n, allocated in self._byte_runs(offset, length):
                 if allocated:
                     add(Extent(s, n, True, 0, True))
@@ -601,7 +609,7 @@ class AddCowImage:
         self._check_open()
         if self.all_allocated:
             return self.header.cluster_count
-        with self._rw.shared():
+        with self._request():
             try:
                 return self._cache.count_ones()
             except OSError as e:
@@ -681,6 +689,7 @@ class AddCowImage:
                               "2^63", file=self.path, field="virtual_size",
                               rule_id="HDR-VIRTUAL-SIZE-ALIGN")
         with self._rw.exclusive():
+            self._check_open()
             self._prepare_modify()
             if new_size > self.virtual_size:
                 self._grow(new_size)
@@ -790,7 +799,7 @@ class AddCowImage:
         self._check_open()
         self._check_writable()
         total = self.virtual_size
-        with self._rw.shared():
+        with self._request():
             self._prepare_modify()
             if self.all_allocated:
                 if progress:

@@ -245,3 +245,33 @@ def test_progress_callback_may_read_while_close_waits(tmp_path: Path) -> None:
             break
         time.sleep(0.05)
     assert img.closed
+
+
+def test_requests_racing_close_fail_cleanly(tmp_path: Path) -> None:
+    """Reads racing a close() either complete or raise ValueError('closed'): never an
+    OSError from a descriptor closed under them."""
+    path = make_image(tmp_path, size=SIZE, cluster_bits=CLUSTER_BITS, backing=b"\x01" * SIZE)
+    for _ in range(20):
+        img = addcow_ref.open_image(path, "r+")
+        errors: list[BaseException] = []
+
+        def reader(img: addcow_ref.AddCowImage = img,
+                   errors: list[BaseException] = errors) -> None:
+            try:
+                while True:
+                    img.read(0, SIZE)
+                    img.write(100, b"r")
+            except ValueError as e:
+                if "closed" not in str(e):
+                    errors.append(e)
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        for th in threads:
+            th.start()
+        time.sleep(0.002)
+        img.close()
+        for th in threads:
+            th.join(10)
+        assert not errors, errors
