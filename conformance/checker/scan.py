@@ -18,7 +18,7 @@ from addcow_ref.bitmap import count_ones, find_bit, padding_mask
 
 from .context import CheckContext, NotApplicableError
 
-__all__ = ["BitmapGeometry", "BitmapScan", "bitmap_geometry", "bitmap_scan"]
+__all__ = ["BitmapGeometry", "BitmapScan", "bitmap_geometry", "bitmap_scan", "next_data"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,7 @@ def bitmap_geometry(ctx: CheckContext) -> BitmapGeometry:
     return BitmapGeometry(int(header.bitmap_offset), header.cluster_count, header.bitmap_length)
 
 
-def _next_data(fd: int, pos: int, end: int) -> int:
+def next_data(fd: int, pos: int, end: int) -> int:
     """Where data resumes at or after ``pos`` (``end`` if nowhere before it); ``pos`` itself
     when the file system cannot tell (then everything is read)."""
     try:
@@ -94,7 +94,7 @@ def _chunks(ctx: CheckContext, start: int, length: int) -> Iterator[tuple[bytes 
     try:
         while done < length:
             pos = start + done
-            data_at = _next_data(ctx.fd, pos, start + length)
+            data_at = next_data(ctx.fd, pos, start + length)
             if data_at > pos:
                 yield None, data_at - pos
                 n = data_at - pos

@@ -1,16 +1,19 @@
 """Passes of the reference's predicates shared by several checks (computed once per image).
 
-``validate.check_names`` reads the name area that is in the file in 1 MiB chunks: memory stays
-flat, but time grows with the area's size, so a sparse file with a multi-terabyte name area is
-read in full (unlike the bitmap, whose holes ``scan.py`` skips).
+``validate.check_names`` reads the name area that is in the file in 1 MiB chunks, and skips the
+holes of a sparse file (``scan.next_data``), as the bitmap scan does: memory stays flat, and a
+multi-terabyte name area that is mostly hole costs a few ``lseek`` calls.
 """
 
 from __future__ import annotations
+
+import functools
 
 from addcow_ref.constants import HEADER_LENGTH_V2
 from addcow_ref.validate import Violation, check_fields, check_names, header_violations
 
 from ..context import CheckContext
+from ..scan import next_data
 
 __all__ = [
     "NAME_AREA_RULES",
@@ -35,14 +38,15 @@ def field_violations(ctx: CheckContext) -> list[Violation]:
 
 def _v2(ctx: CheckContext) -> list[Violation]:
     header = ctx.v2()
-    out = header_violations(header, ctx.read_at, ctx.file_size)
+    skip_holes = functools.partial(next_data, ctx.fd, end=ctx.file_size)
+    out = header_violations(header, ctx.read_at, ctx.file_size, skip_holes)
     if int(header.header_length) < HEADER_LENGTH_V2:
         # The fixed header is never part of the name area, whatever header_length claims:
         # scanning it for stray bytes would report every header field again (HDR-LENGTH-MIN
         # already says what is wrong).
         fixed = header.replace(header_length=HEADER_LENGTH_V2)
         out = [v for v in out if v.rule_id not in NAME_AREA_RULES]
-        out += check_names(fixed, ctx.read_at, ctx.file_size)
+        out += check_names(fixed, ctx.read_at, ctx.file_size, skip_holes)
     return out
 
 
