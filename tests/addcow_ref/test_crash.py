@@ -244,3 +244,41 @@ def test_power_loss_during_resize(fast_tmp: Path, old: int, new: int,
     pytestconfig.stash[CRASH_POINTS].append(total * len(MODES))
     print(f"\nresize {old} -> {new}: {total * len(MODES)} crash points; "
           f"total so far in this module: {sum(EXERCISED)}")
+
+
+def test_power_loss_during_hydrate(fast_tmp: Path, pytestconfig: pytest.Config) -> None:
+    """Every boundary of a hydrate: contents never change, and ``all_allocated`` is never on
+    disk before every bit is (FEAT-ALL-ALLOCATED, checked by ``check_valid``)."""
+    rng = random.Random(99)
+    backing = rng.randbytes(SIZE - 1000)
+    pristine = fast_tmp / "pristine"
+    pristine.mkdir()
+    path = make_image(pristine, size=SIZE, cluster_bits=CLUSTER_BITS, backing=backing)
+    model = bytearray(backing.ljust(SIZE, b"\0"))
+    with addcow_ref.open_image(path, "r+") as img:
+        for off in (0, 3000, 9000):
+            img.write(off, b"\x99" * 700)
+            model[off:off + 700] = b"\x99" * 700
+    counter = CrashFS()
+    shutil.copytree(pristine, fast_tmp / "count")
+    with addcow_ref.open_image(fast_tmp / "count" / path.name, "r+", fs=counter,
+                               cache_chunk_size=1, cache_capacity=1) as img:
+        img.hydrate()
+    total = counter.boundaries
+    for crash_at in range(1, total + 1):
+        for mode in MODES:
+            work = fast_tmp / f"h{crash_at}{mode}"
+            shutil.copytree(pristine, work)
+            fs = CrashFS(crash_at)
+            img = addcow_ref.open_image(work / path.name, "r+", fs=fs, cache_chunk_size=1,
+                                        cache_capacity=1)
+            with contextlib.suppress(PowerLoss):
+                img.hydrate()
+            with contextlib.suppress(PowerLoss):
+                img.close()
+            fs.materialize(mode, rng)
+            check_valid(work / path.name)
+            with addcow_ref.open_image(work / path.name) as again:
+                assert again.read(0, SIZE) == model
+            shutil.rmtree(work)
+    pytestconfig.stash[CRASH_POINTS].append(total * len(MODES))
