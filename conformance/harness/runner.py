@@ -751,6 +751,9 @@ class Runner:
                 files.append(p)
                 if not p.is_file():
                     problems.append(f"{v.id}: {f.path} is missing")
+                elif f.sha256 is not None and file_sha256(p) != f.sha256:
+                    # Checked here too, or the re-hash after the run would blame the adapter.
+                    problems.append(f"{v.id}: {f.path} differs from its manifest sha256")
         problems += verify_sums(self.vectors_dir, files)
         return problems
 

@@ -276,3 +276,13 @@ def test_cli_spec_selection(suite: Path) -> None:
     vectors = load_manifest(suite).vectors
     assert len(select(vectors, specs=["2.0"])) == 4
     assert select(vectors, specs=["1"]) == []
+
+
+def test_cli_file_differing_from_the_manifest_exits_70_even_without_sums(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = harness_suite.build_suite(tmp_path / "nosums", sums=False)
+    (suite / "ops/write-straddles-clusters/backing.raw").write_bytes(b"B")
+    status, _, err = cli(["run", "--impl", REF, "--vectors", str(suite)], capsys)
+    assert status == 70
+    assert "ops/write-straddles-clusters: backing.raw differs from its manifest sha256" in err
