@@ -1,0 +1,65 @@
+"""The bitmap cache against a set-of-clusters model: random set_range/get/runs/flush with
+tiny chunks and capacities, so eviction and write-back happen constantly."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from addcow_ref.bitmap import padding_mask
+from addcow_ref.bitmapcache import BitmapCache
+from addcow_ref.fileio import OSFileSystem
+
+OFFSET = 4096
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("set"), st.integers(0, 199), st.integers(1, 40)),
+    st.tuples(st.just("get"), st.integers(0, 199), st.just(0)),
+    st.tuples(st.just("runs"), st.integers(0, 199), st.integers(0, 200)),
+    st.tuples(st.just("flush"), st.just(0), st.just(0)),
+), max_size=40)
+
+
+@given(count=st.integers(1, 200), chunk=st.integers(1, 9), capacity=st.integers(1, 3),
+       script=ops)
+def test_cache_matches_model(tmp_path_factory: pytest.TempPathFactory, count: int, chunk: int,
+                             capacity: int, script: list[tuple[str, int, int]]) -> None:
+    path = tmp_path_factory.mktemp("cache") / "meta"
+    length = -(-count // 8)
+    path.write_bytes(bytes(OFFSET + length))
+    syncs: list[int] = []
+    f = OSFileSystem().open(str(path), writable=True)
+    cache = BitmapCache(f, OFFSET, count, chunk_size=chunk, capacity=capacity,
+                        before_writeback=lambda: syncs.append(1))
+    model: set[int] = set()
+    try:
+        for op, a, n in script:
+            a %= count
+            if op == "set":
+                n = min(n, count - a)
+                cache.set_range(a, n)
+                model.update(range(a, a + n))
+            elif op == "get":
+                assert cache.get(a) == (a in model)
+            elif op == "runs":
+                runs = cache.runs(a, n)
+                pos = a
+                for start, m, value in runs:
+                    assert start == pos
+                    assert m > 0
+                    assert all((c in model) == value for c in range(start, start + m))
+                    pos += m
+                assert pos == min(a + n, count)
+            else:
+                cache.flush()
+            assert len(cache) <= capacity + 1
+        cache.flush()
+        assert not cache.dirty
+    finally:
+        f.close()
+    on_disk = path.read_bytes()[OFFSET:]
+    assert {i for i in range(count) if on_disk[i >> 3] >> (i & 7) & 1} == model
+    assert on_disk[-1] & padding_mask(count) == 0
+    if model:
+        assert syncs  # bits never reached the file without the data sync first
