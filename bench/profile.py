@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import random
 import re
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .images import addcow_image, data_file
@@ -103,15 +104,67 @@ def check_64t(cache: str) -> str:
 
 
 def _nbd(cache: str, direction: str) -> str:
-    """py-spy samples of the nbdkit process (the Python plugin) while nbdcopy runs.
+    """Samples of the nbdkit process (the Python plugin) while nbdcopy runs: py-spy over every
+    thread and, at the same time, py-spy ``--gil`` (only the thread holding the GIL: how much of
+    the copy is Python work at all); then a second copy under ``strace -c`` for the syscalls.
 
     ``read`` and ``write`` use an image whose clusters are all allocated; ``cow-write`` copies
     into a fresh overlay of a raw backing file, so every cluster is allocated by the copy.
     """
-    import addcow_ref
-
     size = 512 * MIB
     d = Path(tempfile.mkdtemp(prefix="prof-nbd-"))
+    try:
+        src = data_file(d / "src.raw", size, 9)
+        rate = 500
+        with _served(cache, direction, size, d / "a") as (nbdkit, uri):
+            spies = [subprocess.Popen(["py-spy", "record", "--pid", nbdkit, "--rate", str(rate),
+                                       "--format", "raw", "--nonblocking", *extra, "-o",
+                                       str(d / f"spy{i}.txt")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     for i, extra in enumerate(([], ["--gil"]))]
+            time.sleep(1.0)
+            t0 = time.perf_counter()
+            _nbdcopy(direction, uri, src)
+            copy_s = time.perf_counter() - t0
+            time.sleep(0.2)
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
+        gil = sum(int(ln.rpartition(" ")[2]) for ln in (d / "spy1.txt").read_text().splitlines()
+                  if ln.rpartition(" ")[2].isdigit())
+        held = min(1.0, gil / (rate * (copy_s + 0.2)))
+        with _served(cache, direction, size, d / "b") as (nbdkit, uri):
+            trace = subprocess.Popen(["strace", "-c", "-f", "-w", "-p", nbdkit, "-o",
+                                      str(d / "strace.txt")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+            _nbdcopy(direction, uri, src)
+            trace.send_signal(signal.SIGINT)
+            trace.wait(timeout=60)
+        syscalls = (d / "strace.txt").read_text().splitlines()[:9]
+        return "\n".join([
+            f"nbdcopy of {size >> 20} MiB took {copy_s:.2f} s; the GIL was held about "
+            f"{100 * held:.0f} % of that time (py-spy --gil samples / rate / duration)", "",
+            _collapse((d / "spy0.txt").read_text()), "",
+            "strace -c -f -w of a second copy (wall seconds summed over threads):",
+            *syscalls])
+    finally:
+        shutil.rmtree(d)
+
+
+def _nbdcopy(direction: str, uri: str, src: Path) -> None:
+    argv = ["nbdcopy", uri, "null:"] if direction == "read" else \
+        ["nbdcopy", "--flush", str(src), uri]
+    subprocess.run(argv, check=True)
+
+
+@contextlib.contextmanager
+def _served(cache: str, direction: str, size: int, d: Path) -> Iterator[tuple[str, str]]:
+    """``addcow serve`` on a fresh overlay (cow-write) or the cached allocated image; yields
+    the nbdkit process id and the URI."""
+    import addcow_ref
+
+    d.mkdir()
     if direction == "cow-write":
         base = addcow_image(cache, size, fill="zero", data=True).parent / "base.raw"
         (d / "base.raw").symlink_to(base)
@@ -121,7 +174,6 @@ def _nbd(cache: str, direction: str) -> str:
     else:
         img = addcow_image(cache, size, fill="ones", backing=False, data=True)
     sock = d / "s.sock"
-    raw_out = d / "spy.txt"
     serve = subprocess.Popen([sys.executable, "-m", "addcow_ref.serve", str(img), "--socket",
                               str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -131,23 +183,10 @@ def _nbd(cache: str, direction: str) -> str:
             time.sleep(0.05)
         nbdkit = subprocess.run(["pgrep", "-P", str(serve.pid), "nbdkit"], capture_output=True,
                                 text=True, check=True).stdout.split()[0]
-        spy = subprocess.Popen(["py-spy", "record", "--pid", nbdkit, "--rate", "500",
-                                "--format", "raw", "--nonblocking", "-o", str(raw_out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
-        src = data_file(d / "src.raw", size, 9)
-        uri = f"nbd+unix:///?socket={sock}"
-        for _ in range(1 if direction == "cow-write" else 4):
-            argv = ["nbdcopy", uri, "null:"] if direction == "read" else \
-                ["nbdcopy", "--flush", str(src), uri]
-            subprocess.run(argv, check=True)
-        spy.send_signal(signal.SIGINT)
-        spy.wait(timeout=60)
-        return _collapse(raw_out.read_text())
+        yield nbdkit, f"nbd+unix:///?socket={sock}"
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=60)
-        shutil.rmtree(d)
 
 
 def _collapse(raw: str) -> str:
