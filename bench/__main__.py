@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     if not chosen:
         print(f"no scenario matches {args.only}", file=sys.stderr)
         return 64
+    t_start = time.time()
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows: list[Row] = []
     skipped: dict[str, str] = {}
     errors: dict[str, str] = {}
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   {row.variant:>12}  {row.subject} {sub}  {row.baseline} {base}"
                       f"  ratio {row.ratio:.2f}  [{row.target}: {verdict}]", flush=True)
     meta = {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(),
+            "started": started, "minutes": round((time.time() - t_start) / 60, 1),
             "repeats": args.repeats, "tiny": args.tiny, "ran": ran}
     write_json(rows, skipped, args.json, meta, errors)
     print(f"wrote {args.json}")

@@ -116,7 +116,9 @@ def render_rst(json_path: Path, rst_path: Path, image_dir: Path,
         "medians and the ratio of medians (for times lower is better; for throughputs the ratio",
         "is subject speed over baseline speed). Machine: "
         f"{doc['meta'].get('machine')}, Python {doc['meta'].get('python')}, "
-        f"{doc['meta'].get('cpus', '?')} CPUs; run on {doc['meta'].get('date', '?')}; "
+        f"{doc['meta'].get('cpus', '?')} CPUs; run on "
+        f"{doc['meta'].get('started', doc['meta'].get('date', '?'))}, "
+        f"{doc['meta'].get('minutes', '?')} minutes; "
         f"{doc['meta'].get('repeats', '?')} repeats (at least 7 for the in-process scenarios "
         "whose runs take under a second).",
         "",
