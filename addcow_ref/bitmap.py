@@ -23,7 +23,6 @@ __all__ = [
     "set_bit_range",
 ]
 
-_POPCOUNT = bytes(bin(i).count("1") for i in range(256))
 _NOT_ZERO = re.compile(b"[^\\x00]")
 _NOT_FF = re.compile(b"[^\\xff]")
 
