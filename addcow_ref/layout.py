@@ -12,7 +12,7 @@ from typing import Any
 
 from construct import Bytes, FormatField, Renamed, Struct
 
-__all__ = ["FieldInfo", "field_table", "field_info", "offset_of"]
+__all__ = ["FieldInfo", "field_info", "field_table", "offset_of"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +41,22 @@ def _ctype(subcon: Any) -> str:
     raise TypeError(f"unsupported subcon in a header schema: {subcon!r}")
 
 
+#: Tables already derived, by the identity of their (module-level, immutable) struct: the
+#: reference derives offsets on every open and header write, and walking the struct each time
+#: cost more than the I/O.
+_TABLES: dict[int, tuple[Struct, tuple[FieldInfo, ...]]] = {}
+
+
 def field_table(struct: Struct) -> list[FieldInfo]:
     """Return every field of ``struct`` with its byte offset, in declaration order."""
+    cached = _TABLES.get(id(struct))
+    if cached is None or cached[0] is not struct:
+        cached = (struct, tuple(_derive_table(struct)))
+        _TABLES[id(struct)] = cached
+    return list(cached[1])
+
+
+def _derive_table(struct: Struct) -> list[FieldInfo]:
     out: list[FieldInfo] = []
     offset = 0
     for sc in struct.subcons:

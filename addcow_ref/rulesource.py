@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RULE_ID_RE", "extract_rules", "render_rules_json", "main"]
+__all__ = ["RULE_ID_RE", "extract_rules", "main", "render_rules_json"]
 
 RULE_ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
 _DIRECTIVE = re.compile(r"^\.\. rule:: *(\S+) *$")
