@@ -290,6 +290,38 @@ def extract_command(vector_id: str, dest: Path, vectors_dir: Path | None) -> Non
     click.echo(f"{vector_id} -> {dest} ({vector.kind}, {vector.result}; entry {vector.entry})")
 
 
+@cli.command("matrix")
+@click.argument("results", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--html", "html_out", required=True,
+              type=click.Path(path_type=Path, dir_okay=False), help="Write the page here.")
+@click.option("--pruned", is_flag=True,
+              help="Collapse vectors whose outcome is the same in every implementation.")
+@click.option("--vectors", "vectors_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="Vectors directory with manifest.json (default: vectors/).")
+def matrix_command(results: tuple[Path, ...], html_out: Path, pruned: bool,
+                   vectors_dir: Path | None) -> None:
+    """Render RESULTS files (--report-json of several runs) as implementations x vectors and
+    x rules, with each implementation's anomalies, as one self-contained HTML page."""
+    from .matrix import MatrixError, load_results, render_matrix
+
+    root = vectors_dir or default_vectors_dir()
+    manifest = None
+    if (root / "manifest.json").is_file():
+        try:
+            manifest = load_manifest(root)
+        except ManifestError as e:
+            raise _Internal(str(e)) from None
+    elif vectors_dir is not None:
+        raise _Usage(f"{root}: no manifest.json (point --vectors at a vectors directory)")
+    try:
+        impls = load_results(results)
+    except MatrixError as e:
+        raise _Usage(str(e)) from None
+    html_out.write_text(render_matrix(impls, manifest, pruned=pruned), "utf-8")
+    click.echo(f"{len(impls)} implementations -> {html_out}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; maps click's usage errors (exit 2) to 64."""
     args = list(sys.argv[1:] if argv is None else argv)
