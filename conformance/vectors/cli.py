@@ -39,6 +39,26 @@ def coverage_cmd(output: Path) -> None:
     click.echo(f"coverage page written to {output}")
 
 
+@main_group.command("record-version")
+@click.argument("version")
+def record_version_cmd(version: str) -> None:
+    """Record the current vectors as suite VERSION in conformance/vectors/history.json.
+
+    Needed after any change to an expectation (major bump) or any added vector (minor bump);
+    until then ``generate`` refuses to write vectors that differ from the latest recorded
+    version. Then run ``generate`` to update the manifest and CHANGELOG.md.
+    """
+    from .history import HistoryError, load_history, record_version, write_history
+    from .manifest import all_vectors, vector_digests
+
+    try:
+        history = record_version(load_history(), version, vector_digests(all_vectors()))
+    except HistoryError as e:
+        raise click.ClickException(str(e)) from None
+    write_history(history)
+    click.echo(f"suite {version} recorded ({len(history[-1].vectors)} vectors)")
+
+
 def main(argv: list[str] | None = None) -> None:
     main_group.main(args=argv, prog_name="addcow-vectors")
 

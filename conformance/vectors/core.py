@@ -27,7 +27,6 @@ __all__ = [
     "zeros_sha256",
 ]
 
-SUITE_VERSION = "1.0.0"
 
 
 def zeros_sha256(size: int) -> str:
@@ -99,7 +98,8 @@ class Vector:
         code = 2 if "error" in severities else 3 if "warning" in severities else 0
         return {"exit_code": code, "findings": self.findings}
 
-    def manifest_entry(self) -> dict[str, Any]:
+    def manifest_entry(self, since: str, changed: str) -> dict[str, Any]:
+        """The published entry; ``since``/``changed`` come from the suite's history."""
         return {
             "id": self.id,
             "description": self.description,
@@ -114,7 +114,8 @@ class Vector:
             "files": [f.entry() for f in self.files],
             "expect": self.expect,
             "checker": self.checker(),
-            "since": SUITE_VERSION,
+            "since": since,
+            "changed": changed,
             "generator": self.generator,
         }
 

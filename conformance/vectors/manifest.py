@@ -19,7 +19,15 @@ from typing import Any
 import addcow_ref
 from addcow_ref.rules import all_rules
 
-from .core import SUITE_VERSION, Vector
+from .core import Vector
+from .history import (
+    check_current,
+    expectation_digest,
+    load_history,
+    provenance,
+    render_changelog,
+    retired_ids,
+)
 from .schema import build_schema
 
 __all__ = [
@@ -32,6 +40,7 @@ __all__ = [
     "canonical_json",
     "generate",
     "schema_text",
+    "vector_digests",
 ]
 
 MANIFEST_VERSION = "1.0.0"
@@ -42,7 +51,7 @@ AREAS = ("header", "features", "names", "bitmap", "read", "ops", "chains", "file
 
 #: Top-level entries of the output directory that the generator owns and rewrites.
 GENERATED_TOP = ("v1", "v2", "lists", "manifest.json", "manifest.schema.json", "SHA256SUMS",
-                 "README.md", ".gitattributes")
+                 "README.md", "CHANGELOG.md", ".gitattributes")
 
 FLAGS: dict[str, dict[str, Any]] = {
     "multi-violation": {
@@ -134,25 +143,38 @@ def _rules_map() -> dict[str, Any]:
     }
 
 
+def vector_digests(vectors: list[Vector]) -> dict[str, str]:
+    """Vector id -> digest of its expectation, as ``history.json`` records them."""
+    return {v.id: expectation_digest(v.manifest_entry("0.0.0", "0.0.0")) for v in vectors}
+
+
 def build_manifest(vectors: list[Vector]) -> dict[str, Any]:
+    """The manifest of ``vectors``; raises ``HistoryError`` if an expectation differs from the
+    latest suite version recorded in ``history.json`` (no silent changes)."""
     kinds = Counter(v.kind for v in vectors)
     results = Counter(v.result for v in vectors)
+    history = load_history()
+    entries = [v.manifest_entry("0.0.0", "0.0.0") for v in vectors]
+    suite = check_current(history, {e["id"]: expectation_digest(e) for e in entries})
+    prov = provenance(history)
+    for e in entries:
+        e["since"], e["changed"] = prov[e["id"]]
     return {
         "schema": "manifest.schema.json",
         "manifest_version": MANIFEST_VERSION,
-        "suite_version": SUITE_VERSION,
+        "suite_version": suite,
         "spec_versions": ["1", "2.0"],
         "generator": {"name": "addcow-vectors", "version": addcow_ref.__version__},
         "rules": _rules_map(),
         "flags": FLAGS,
         "features": FEATURES,
-        "retired": [],
+        "retired": retired_ids(history),
         "counts": {
             "total": len(vectors),
             "kind": {k: kinds.get(k, 0) for k in ("parse", "read", "op")},
             "result": {r: results.get(r, 0) for r in ("valid", "invalid", "acceptable")},
         },
-        "vectors": [v.manifest_entry() for v in vectors],
+        "vectors": entries,
     }
 
 
@@ -222,7 +244,10 @@ Run an implementation over every vector with
 ## Versioning
 
 `suite_version` is semver: major when an expectation changes or a vector is removed, minor when
-vectors are added. Ids never change and are never reused (`retired`).
+vectors are added. Ids never change and are never reused (`retired`). Each vector's `since`
+is the suite version that introduced it and `changed` the one that last changed its expectation
+(equal to `since` if it never changed); `CHANGELOG.md` lists the ids added, changed and retired
+by each version.
 """
 
 
@@ -264,6 +289,7 @@ def generate(root: Path) -> dict[str, Any]:
     (root / "manifest.schema.json").write_text(schema_text(), "utf-8")
     (root / ".gitattributes").write_text("* -text\n", "utf-8")
     (root / "README.md").write_text(_readme(manifest), "utf-8")
+    (root / "CHANGELOG.md").write_text(render_changelog(load_history()), "utf-8")
     for rel, text in _lists(vectors).items():
         p = root / "lists" / rel
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -121,7 +121,9 @@ def build_schema(flags: list[str], features: list[str]) -> Schema:
                 "file_role": _ROLES, "offset": {"type": ["integer", "null"], "minimum": 0},
                 "field": {"type": ["string", "null"]}})}},
             desc="What addcow-check reports on the vector's entry file."),
-        "since": _SEMVER,
+        "since": {**_SEMVER, "description": "Suite version that introduced the vector."},
+        "changed": {**_SEMVER, "description": "Suite version that last changed its "
+                    "expectation; equal to since if it never changed."},
         "generator": {"type": "string", "minLength": 1},
     })
     vector["allOf"] = [
