@@ -153,6 +153,41 @@ def test_cli_reference_has_a_section_per_command(site: Path, prog: str, target: 
     assert not missing, f"cli.html lacks sections {missing}"
 
 
+def test_each_rule_shows_the_vectors_of_the_manifest_that_test_it(site: Path) -> None:
+    """The "Tested by" lists of the spec pages equal vectors/manifest.json, and every link lands
+    on the vector's row of the coverage page."""
+    import json
+
+    manifest = json.loads((ROOT / "vectors" / "manifest.json").read_text(encoding="utf-8"))
+    obeys: dict[str, list[str]] = {}
+    breaks: dict[str, list[str]] = {}
+    for v in manifest["vectors"]:
+        for rule in v["exercises"] if v["result"] == "valid" else []:
+            obeys.setdefault(rule, []).append(v["id"])
+        for rule in v["violates"]:
+            breaks.setdefault(rule, []).append(v["id"])
+    coverage = _soup(site / "guides/vector-coverage.html")
+    assert {c.get_text(strip=True) for c in coverage.find_all("code", class_="addcow-vector")} \
+        == {v["id"] for v in manifest["vectors"]}
+    pages: dict[str, Any] = {}
+    for rule in all_rules().values():
+        soup = pages.setdefault(rule.page, _soup(site / f"{rule.page}.html"))
+        para = soup.find(id=rule.anchor).find("p", class_="addcow-tested-by")
+        assert para is not None, rule.id
+        for cls, expected in (("addcow-obeyed-by", obeys), ("addcow-broken-by", breaks)):
+            links = para.find("span", class_=cls).find_all("a")
+            assert [a.get_text(strip=True) for a in links] == sorted(expected.get(rule.id, [])), (
+                rule.id, cls)
+            for a in links:
+                page, _, anchor = a["href"].partition("#")
+                assert page == "../guides/vector-coverage.html", a["href"]
+                target = coverage.find(id=anchor)
+                assert target is not None, a["href"]
+                assert target.get_text(strip=True) == a.get_text(strip=True)
+    magic = pages["spec/header"].find(id="rule-hdr-magic").find("p", class_="addcow-tested-by")
+    assert "header/magic-last-byte-fe" in magic.find("span", class_="addcow-broken-by").get_text()
+
+
 def _rule_block(text: str, rule_id: str) -> str:
     """The ``.. rule:: rule_id`` directive of ``text``, with its options and body."""
     lines = text.splitlines()

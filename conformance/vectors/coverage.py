@@ -2,7 +2,10 @@
 
 The page is generated (``addcow-vectors coverage-page``) and committed as
 ``docs/guides/vector-coverage.rst``; a test fails when the committed page differs from a fresh
-rendering, so the docs can never claim coverage the vectors do not have.
+rendering, so the docs can never claim coverage the vectors do not have. Vector ids use the
+``vector-target`` / ``vector`` roles of ``docs/_ext/addcow_spec.py``: each vector's row is an
+anchor that the "Tested by" lists of the spec pages link to, and a link to a missing vector
+fails the docs build.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def coverage_table(manifest: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
 def _ids(ids: list[str], limit: int = 6) -> str:
     if not ids:
         return "—"
-    shown = ", ".join(f"``{i}``" for i in ids[:limit])
+    shown = ", ".join(f":vector:`{i}`" for i in ids[:limit])
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
@@ -111,7 +114,7 @@ def render_coverage(manifest: dict[str, Any] | None = None) -> str:
         if rules_cell:
             what += f" (breaks {rules_cell})"
         lines += [
-            f"   * - ``{v['id']}``",
+            f"   * - :vector-target:`{v['id']}`",
             f"     - {v['kind']}",
             f"     - {v['result']}",
             f"     - {what}",

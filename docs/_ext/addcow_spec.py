@@ -9,6 +9,12 @@
   layout.
 * ``.. addcow-rule-index::`` renders the table of every rule from ``rules.json``.
 * ``:rule:`HDR-MAGIC``` links to a rule's anchor; an unknown ID is a build warning.
+* Each rule box ends with "Tested by": the vectors of ``vectors/manifest.json`` that obey the
+  rule (valid vectors exercising it) and those that break it, read at build time and linked to
+  their rows on the coverage page, so the clause and its evidence are seen together.
+* ``:vector-target:`area/slug``` marks a vector's row on the coverage page (anchor
+  ``vector-area--slug``); ``:vector:`area/slug``` links to it, and an unknown id is a build
+  warning.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import importlib
 import json
 from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
@@ -29,6 +36,7 @@ from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
+import addcow_ref
 from addcow_ref.layout import FieldInfo, field_table
 from addcow_ref.rulesource import anchor_for
 
@@ -60,6 +68,51 @@ def load_registry() -> dict[str, dict[str, Any]]:
     """
     text = resources.files("addcow_ref").joinpath("rules.json").read_text("utf-8")
     return {r["id"]: r for r in json.loads(text)["rules"]}
+
+
+def vector_anchor(vector_id: str) -> str:
+    """``header/magic-last-byte-fe`` -> ``vector-header--magic-last-byte-fe``: id segments never
+    hold ``--``, so distinct ids get distinct anchors."""
+    return "vector-" + vector_id.replace("/", "--")
+
+
+def manifest_path(configured: str) -> Path:
+    """The vectors manifest: ``addcow_vectors_manifest`` if set, else the checkout's own."""
+    if configured:
+        return Path(configured)
+    return Path(addcow_ref.__file__).resolve().parents[1] / "vectors" / "manifest.json"
+
+
+_TESTED_BY: dict[tuple[str, int], dict[str, tuple[list[str], list[str]]]] = {}
+
+
+def tested_by(path: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """Rule ID -> (valid vectors that exercise it, vectors that break it), ids sorted.
+
+    Cached per file and modification time: read once per build, re-read after a regeneration.
+    """
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _TESTED_BY:
+        manifest = json.loads(path.read_text("utf-8"))
+        table: dict[str, tuple[list[str], list[str]]] = {}
+        for v in manifest["vectors"]:
+            if v["result"] == "valid":
+                for rule in v["exercises"]:
+                    table.setdefault(rule, ([], []))[0].append(v["id"])
+            for rule in v["violates"]:
+                table.setdefault(rule, ([], []))[1].append(v["id"])
+        _TESTED_BY.clear()
+        _TESTED_BY[key] = {r: (sorted(o), sorted(b)) for r, (o, b) in table.items()}
+    return _TESTED_BY[key]
+
+
+def _vector_xref(vector_id: str, docname: str) -> addnodes.pending_xref:
+    ref = addnodes.pending_xref(
+        "", refdomain="std", reftype="ref", reftarget=vector_anchor(vector_id),
+        refexplicit=True, refwarn=True, refdoc=docname,
+    )
+    ref += nodes.literal(vector_id, vector_id, classes=["addcow-vector-ref"])
+    return ref
 
 
 def _normalize(lines: Sequence[str]) -> str:
@@ -164,7 +217,41 @@ class RuleDirective(SphinxDirective):
         if self.options.get("reason"):
             reason = "Why untestable: " + self.options["reason"]
             box += nodes.paragraph(reason, reason, classes=["addcow-rule-reason"])
+        evidence = self._tested_by(rule_id)
+        if evidence is not None:
+            box += evidence
         return [box]
+
+    def _tested_by(self, rule_id: str) -> nodes.paragraph | None:
+        """The "Tested by" paragraph, from the vectors manifest if there is one."""
+        path = manifest_path(self.config.addcow_vectors_manifest)
+        if not path.is_file():
+            return None
+        self.env.note_dependency(str(path))
+        obeys, breaks = tested_by(path).get(rule_id, ([], []))
+        linked = self.config.addcow_coverage_doc in self.env.found_docs
+        para = nodes.paragraph(classes=["addcow-tested-by"])
+        para += nodes.strong("Tested by:", "Tested by:")
+        if "unbreakable" in self.options:
+            none_broken = "none (a file cannot break it)"
+        elif self.options["testability"] == "untestable":
+            none_broken = "none (untestable)"
+        else:
+            none_broken = "no vector"
+        for label, ids, cls, empty in (("obeyed by", obeys, "addcow-obeyed-by", "no vector"),
+                                       ("broken by", breaks, "addcow-broken-by", none_broken)):
+            para += nodes.Text(f" {label} " if cls == "addcow-obeyed-by" else f"; {label} ")
+            span = nodes.inline(classes=[cls])
+            for i, vid in enumerate(ids):
+                if i:
+                    span += nodes.Text(", ")
+                span += (_vector_xref(vid, self.env.docname) if linked
+                         else nodes.literal(vid, vid, classes=["addcow-vector-ref"]))
+            if not ids:
+                span += nodes.Text(empty)
+            para += span
+        para += nodes.Text(".")
+        return para
 
 
 class RuleRole(SphinxRole):
@@ -172,6 +259,25 @@ class RuleRole(SphinxRole):
 
     def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
         return [_rule_xref(self.text.strip(), self.env.docname)], []
+
+
+class VectorTargetRole(SphinxRole):
+    """``:vector-target:`header/base``` -> the id, as the anchor ``vector-header--base``."""
+
+    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        vector_id = self.text.strip()
+        anchor = vector_anchor(vector_id)
+        node = nodes.literal(vector_id, vector_id, ids=[anchor], classes=["addcow-vector"])
+        self.env.get_domain("std").note_hyperlink_target(  # type: ignore[attr-defined]
+            anchor, self.env.docname, anchor, vector_id)
+        return [node], []
+
+
+class VectorRole(SphinxRole):
+    """``:vector:`header/base``` -> a link to the vector's row on the coverage page."""
+
+    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        return [_vector_xref(self.text.strip(), self.env.docname)], []
 
 
 def _import_struct(path: str) -> Any:
@@ -414,8 +520,12 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("addcow-fields", FieldsDirective)
     app.add_directive("addcow-rule-index", RuleIndexDirective)
     app.add_role("rule", RuleRole())
+    app.add_role("vector", VectorRole())
+    app.add_role("vector-target", VectorTargetRole())
+    app.add_config_value("addcow_vectors_manifest", "", "env", [str])
+    app.add_config_value("addcow_coverage_doc", "guides/vector-coverage", "env", [str])
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.connect("env-check-consistency", _check_all_rendered)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True,
-            "env_version": 1}
+            "env_version": 2}
