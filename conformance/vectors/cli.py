@@ -20,9 +20,16 @@ def generate_cmd(directory: Path) -> None:
     """Write every vector, manifest.json, SHA256SUMS and lists/ into DIRECTORY.
 
     Only the generated entries (v1/, v2/, lists/, manifest.json, manifest.schema.json,
-    SHA256SUMS, README.md, .gitattributes) are replaced; the output is byte-identical on every run.
+    SHA256SUMS, README.md, CHANGELOG.md, .gitattributes) are replaced; the output is
+    byte-identical on every run. Refuses (exit 1) when an expectation differs from the latest
+    suite version recorded in conformance/vectors/history.json (see record-version).
     """
-    manifest = generate(directory)
+    from .history import HistoryError
+
+    try:
+        manifest = generate(directory)
+    except HistoryError as e:
+        raise click.ClickException(str(e)) from None
     c = manifest["counts"]
     click.echo(f"{c['total']} vectors written to {directory} "
                f"({', '.join(f'{n} {k}' for k, n in c['kind'].items())}; "
@@ -34,8 +41,13 @@ def generate_cmd(directory: Path) -> None:
 def coverage_cmd(output: Path) -> None:
     """Write the rule x vector coverage page (reStructuredText) to OUTPUT."""
     from .coverage import render_coverage
+    from .history import HistoryError
 
-    output.write_text(render_coverage(), "utf-8")
+    try:
+        page = render_coverage()
+    except HistoryError as e:
+        raise click.ClickException(str(e)) from None
+    output.write_text(page, "utf-8")
     click.echo(f"coverage page written to {output}")
 
 

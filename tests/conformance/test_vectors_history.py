@@ -124,3 +124,21 @@ def test_record_version_cli_refuses_a_version_that_is_not_a_bump() -> None:
     assert result.exit_code == 1
     assert "not after the latest recorded version 1.0.0" in result.output
     assert (ROOT / "conformance" / "vectors" / "history.json").read_bytes() == before
+
+
+def test_generate_refuses_before_touching_the_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import conformance.vectors.manifest as manifest_module
+
+    recorded = load_history()[-1]
+    victim = sorted(recorded.vectors)[0]
+    stale = SuiteVersion(recorded.version, {**recorded.vectors, victim: "0" * 64})
+    monkeypatch.setattr(manifest_module, "load_history", lambda: [stale])
+    out = tmp_path / "vectors"
+    out.mkdir()
+    (out / "manifest.json").write_text("previous", "utf-8")
+    result = CliRunner().invoke(main_group, ["generate", str(out)])
+    assert result.exit_code == 1
+    assert f"changed expectations: {victim}" in result.output
+    assert (out / "manifest.json").read_text("utf-8") == "previous"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
