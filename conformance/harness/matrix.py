@@ -68,16 +68,22 @@ class Implementation:
 def load_results(paths: Sequence[Path]) -> list[Implementation]:
     """Read results files; columns are labelled by implementation name and version, with the
     file name added where two files would otherwise share a label."""
+    import jsonschema
+
+    from .report import results_schema
+
+    validator = jsonschema.Draft202012Validator(results_schema())
     docs: list[tuple[Path, dict[str, Any]]] = []
     for p in paths:
         try:
             doc = json.loads(p.read_text("utf-8"))
-            impl = doc["implementation"]
-            if not isinstance(doc["vectors"], list) or not isinstance(doc["results"], list):
-                raise TypeError("vectors and results must be lists")
-            str(impl["name"])
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise MatrixError(f"{p}: not a harness results document ({e!r})") from None
+        except (OSError, ValueError) as e:
+            raise MatrixError(f"{p}: not a harness results document ({e})") from None
+        error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+        if error is not None:
+            where = "/".join(str(x) for x in error.absolute_path) or "top level"
+            raise MatrixError(f"{p}: not a harness results document (at {where}: "
+                              f"{error.message})")
         docs.append((p, doc))
     base = [f"{d['implementation']['name']} {d['implementation'].get('version', '')}".strip()
             or p.stem for p, d in docs]

@@ -16,7 +16,13 @@ from addcow_ref.rules import rule_url
 from conformance.harness.cli import main
 from conformance.harness.impl import parse_impl
 from conformance.harness.manifest import load_manifest
-from conformance.harness.matrix import NOT_RUN, load_results, render_matrix, vector_anchor
+from conformance.harness.matrix import (
+    NOT_RUN,
+    MatrixError,
+    load_results,
+    render_matrix,
+    vector_anchor,
+)
 from conformance.harness.report import to_json
 from conformance.harness.runner import Runner, RunOptions
 
@@ -206,3 +212,25 @@ def test_matrix_cli_rejects_a_file_that_is_not_results(tmp_path: Path) -> None:
     assert main(["matrix", str(bad), "--html", str(tmp_path / "o.html")]) == 64
     assert not (tmp_path / "o.html").exists()
     assert main(["matrix", "--html", str(tmp_path / "o.html")]) == 64
+
+
+def test_without_a_manifest_the_cells_remain_and_entries_say_so(results: dict[str, Path]) -> None:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(render_matrix(load_results(list(results.values())), None),
+                         "html.parser")
+    rows = _vector_rows(soup)
+    assert sorted(rows) == sorted(CHOSEN)
+    assert rows["bitmap/bit-order-lsb-first"] == ["pass", "fail", "pass"]
+    entry = soup.find(id=vector_anchor("bitmap/bit-order-lsb-first"))
+    assert "not in the manifest" in entry.get_text()
+
+
+def test_a_results_file_that_breaks_its_schema_is_named(results: dict[str, Path],
+                                                        tmp_path: Path) -> None:
+    doc = json.loads(results["reference"].read_text("utf-8"))
+    doc["vectors"][0]["outcome"] = "great"
+    bad = tmp_path / "bad-outcome.json"
+    bad.write_text(json.dumps(doc), "utf-8")
+    with pytest.raises(MatrixError, match=r"bad-outcome\.json.*vectors/0/outcome"):
+        load_results([results["reference"], bad])
