@@ -12,6 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from types import ModuleType
+
+_np: ModuleType | None
+try:
+    import numpy as _np
+except ImportError:  # pragma: no cover - numpy is a dependency; see count_ones
+    _np = None
 
 __all__ = [
     "clear_bit_range",
@@ -23,13 +30,26 @@ __all__ = [
     "set_bit_range",
 ]
 
+#: Below this many 64-bit words the big-integer popcount is as fast as a call into numpy.
+_NUMPY_MIN_WORDS = 512
 _NOT_ZERO = re.compile(b"[^\\x00]")
 _NOT_FF = re.compile(b"[^\\xff]")
 
 
 def count_ones(data: bytes | bytearray | memoryview) -> int:
-    """Number of 1 bits in ``data``."""
-    return int.from_bytes(data, "little").bit_count()
+    """Number of 1 bits in ``data``.
+
+    With numpy, whole 64-bit words go through its popcount kernel, which runs at about the speed
+    of a memory copy; ``int.from_bytes(...).bit_count()`` must first build a big integer and is
+    ten times slower on a 1 MiB chunk. The integer path remains for short inputs and for
+    interpreters without numpy (nbdkit's embedded Python may lack a matching build).
+    """
+    nwords = len(data) >> 3
+    if _np is None or nwords < _NUMPY_MIN_WORDS:
+        return int.from_bytes(data, "little").bit_count()
+    words = _np.frombuffer(data, dtype=_np.uint64, count=nwords)
+    tail = memoryview(data)[nwords << 3:]
+    return int(_np.bitwise_count(words).sum()) + int.from_bytes(tail, "little").bit_count()
 
 
 def padding_mask(cluster_count: int) -> int:

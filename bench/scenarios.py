@@ -12,7 +12,9 @@ from .registry import Params, scenario
 
 
 def _random_bitmap(nbytes: int, seed: int = 1) -> bytes:
-    return random.Random(seed).randbytes(nbytes)
+    rng = random.Random(seed)
+    # randbytes builds one big integer: past ~256 MiB it overflows, so go by MiB.
+    return b"".join(rng.randbytes(min(1 << 20, nbytes - i)) for i in range(0, nbytes, 1 << 20))
 
 
 @scenario("bitmap-popcount", "popcount + padding check of a bitmap vs a plain memory copy")

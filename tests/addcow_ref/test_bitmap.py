@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -87,3 +89,20 @@ def test_range_past_end_is_refused() -> None:
         bitmap.set_bit_range(bytearray(1), 4, 5)
     with pytest.raises(IndexError):
         list(bitmap.iter_runs(b"\0", 0, 9))
+
+
+_long_bitmaps = st.integers(0, 2**32).map(
+    lambda seed: random.Random(seed).randbytes(4096 + seed % 101))
+
+
+@given(_long_bitmaps, st.sampled_from([bytes, bytearray, memoryview]))
+def test_count_ones_numpy_path_equals_big_integer_popcount(data: bytes, kind: type) -> None:
+    """Inputs long enough for the numpy kernel, with a tail that is not a whole word."""
+    assert bitmap.count_ones(kind(data)) == int.from_bytes(data, "little").bit_count()
+
+
+def test_count_ones_without_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = bytes(range(256)) * 40
+    expected = sum(bin(b).count("1") for b in data)
+    monkeypatch.setattr(bitmap, "_np", None)
+    assert bitmap.count_ones(data) == expected
