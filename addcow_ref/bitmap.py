@@ -32,6 +32,12 @@ __all__ = [
 
 #: Below this many 64-bit words the big-integer popcount is as fast as a call into numpy.
 _NUMPY_MIN_WORDS = 512
+#: iter_runs over fewer bits than this searches bit by bit group; longer ranges use numpy.
+_NUMPY_MIN_RUN_BITS = 1 << 12
+#: Bytes of bitmap iter_runs looks at per numpy call (unpacked: 8 bytes of memory per byte).
+_RUN_WINDOW = 1 << 16
+_ONES = b"\xff" * _RUN_WINDOW
+_ZEROS = bytes(_RUN_WINDOW)
 _NOT_ZERO = re.compile(b"[^\\x00]")
 _NOT_FF = re.compile(b"[^\\xff]")
 
@@ -157,13 +163,50 @@ def iter_runs(
     data: bytes | bytearray | memoryview, first_bit: int, nbits: int
 ) -> Iterator[tuple[int, int, bool]]:
     """Maximal runs of equal bits in ``[first_bit, first_bit + nbits)`` as
-    ``(start_bit, n_bits, value)``; consecutive runs alternate in value and cover the range."""
+    ``(start_bit, n_bits, value)``; consecutive runs alternate in value and cover the range.
+
+    Long ranges go window by window (``_RUN_WINDOW`` bytes): a window of all-0 or all-1 bytes
+    costs one comparison, and any other window has all its run boundaries found at once by
+    numpy, so Python only touches the boundaries themselves. Memory stays bounded by the
+    window whatever the range.
+    """
     end = first_bit + nbits
     if nbits <= 0:
         return
     if end > len(data) * 8:
         raise IndexError(f"bit range [{first_bit}, {end}) is past the {len(data)}-byte bitmap")
+    if _np is None or nbits < _NUMPY_MIN_RUN_BITS:
+        yield from _iter_runs_by_search(data, first_bit, end)
+        return
+    mv = memoryview(data).cast("B") if isinstance(data, memoryview) else memoryview(data)
+    run_start, value = first_bit, get_bit(data, first_bit)
     pos = first_bit
+    while pos < end:
+        lo = pos >> 3
+        wend = min(end, (lo + _RUN_WINDOW) << 3)
+        hi = (wend + 7) >> 3
+        window = mv[lo:hi]
+        if not pos & 7 and not wend & 7:
+            raw = bytes(window)
+            if raw == (_ONES if value else _ZEROS)[:hi - lo]:
+                pos = wend  # the current run goes on through the whole window
+                continue
+        bits = _np.unpackbits(_np.frombuffer(window, dtype=_np.uint8), bitorder="little")
+        bits = bits[pos - (lo << 3):wend - (lo << 3)]
+        edges = (_np.flatnonzero(bits[1:] != bits[:-1]) + 1).tolist()
+        if bool(bits[0]) != value:
+            edges.insert(0, 0)
+        for e in edges:
+            at = pos + e
+            yield run_start, at - run_start, value
+            run_start, value = at, not value
+        pos = wend
+    yield run_start, end - run_start, value
+
+
+def _iter_runs_by_search(
+    data: bytes | bytearray | memoryview, pos: int, end: int
+) -> Iterator[tuple[int, int, bool]]:
     value = get_bit(data, pos)
     while pos < end:
         nxt = find_bit(data, pos, end - pos, not value)

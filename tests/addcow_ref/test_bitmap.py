@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -106,3 +107,43 @@ def test_count_ones_without_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     expected = sum(bin(b).count("1") for b in data)
     monkeypatch.setattr(bitmap, "_np", None)
     assert bitmap.count_ones(data) == expected
+
+
+@st.composite
+def long_runs_case(draw: st.DrawFn) -> tuple[bytes, int, int]:
+    """Bitmaps long enough for the windowed numpy path, mixing uniform stretches (whole windows
+    of 0x00/0xff) with random bytes, and ranges that start and end inside bytes."""
+    pieces = draw(st.lists(st.tuples(st.sampled_from([b"\0", b"\xff", None]),
+                                     st.integers(1, 3000)), min_size=1, max_size=5))
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    data = b"".join(fill * n if fill is not None else rng.randbytes(n) for fill, n in pieces)
+    data += bytes(max(0, 700 - len(data)))
+    first = draw(st.integers(0, 40))
+    n = draw(st.integers(len(data) * 8 - first - 40, len(data) * 8 - first))
+    return data, first, n
+
+
+@given(long_runs_case())
+def test_iter_runs_windowed_path_equals_search_path(case: tuple[bytes, int, int]) -> None:
+    data, first, n = case
+    assert list(bitmap.iter_runs(data, first, n)) == list(
+        bitmap._iter_runs_by_search(data, first, first + n))
+
+
+def test_iter_runs_across_uniform_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole windows of ones and zeros between partial ones: runs merge across windows."""
+    monkeypatch.setattr(bitmap, "_RUN_WINDOW", 16)
+    monkeypatch.setattr(bitmap, "_ONES", b"\xff" * 16)
+    monkeypatch.setattr(bitmap, "_ZEROS", bytes(16))
+    monkeypatch.setattr(bitmap, "_NUMPY_MIN_RUN_BITS", 8)
+    data = b"\x0f" + b"\xff" * 40 + b"\x00" * 33 + b"\x01" + b"\xff" * 20
+    model = naive_bits(data)
+    runs = list(bitmap.iter_runs(data, 3, len(data) * 8 - 5))
+    pos = 3
+    for start, n, value in runs:
+        assert start == pos
+        assert n > 0
+        assert all(b == value for b in model[start:start + n])
+        pos += n
+    assert pos == len(data) * 8 - 2
+    assert all(a[2] != b[2] for a, b in itertools.pairwise(runs))
