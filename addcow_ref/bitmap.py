@@ -11,14 +11,36 @@ integers stay small.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from types import ModuleType
 
-_np: ModuleType | None
-try:
-    import numpy as _np
-except ImportError:  # pragma: no cover - numpy is a dependency; see count_ones
-    _np = None
+#: numpy once loaded (see _numpy); None before, or for good when it cannot be imported.
+_np: ModuleType | None = None
+_np_unavailable = False
+_scanned_without_numpy = 0
+#: Importing numpy costs ~75 ms here, as much as counting bits of ~50 MiB without it. A short
+#: command (``addcow-check`` on a 1 TiB image scans 2 MiB) would pay more for the import than
+#: it saves, so numpy is loaded only once this much bitmap has been scanned without it.
+_IMPORT_NUMPY_AFTER = 32 << 20
+
+
+def _numpy(nbytes: int) -> ModuleType | None:
+    """numpy if it is worth having for a scan of ``nbytes`` more bytes, else None."""
+    global _np, _np_unavailable, _scanned_without_numpy
+    if _np is not None or _np_unavailable:
+        return _np
+    if "numpy" not in sys.modules:
+        _scanned_without_numpy += nbytes
+        if _scanned_without_numpy < _IMPORT_NUMPY_AFTER:
+            return None
+    try:
+        import numpy
+    except ImportError:  # numpy is a dependency, but nbdkit's embedded Python may lack a build
+        _np_unavailable = True
+        return None
+    _np = numpy
+    return _np
 
 __all__ = [
     "clear_bit_range",
@@ -51,11 +73,12 @@ def count_ones(data: bytes | bytearray | memoryview) -> int:
     interpreters without numpy (nbdkit's embedded Python may lack a matching build).
     """
     nwords = len(data) >> 3
-    if _np is None or nwords < _NUMPY_MIN_WORDS:
+    np = _numpy(len(data)) if nwords >= _NUMPY_MIN_WORDS else None
+    if np is None:
         return int.from_bytes(data, "little").bit_count()
-    words = _np.frombuffer(data, dtype=_np.uint64, count=nwords)
+    words = np.frombuffer(data, dtype=np.uint64, count=nwords)
     tail = memoryview(data)[nwords << 3:]
-    return int(_np.bitwise_count(words).sum()) + int.from_bytes(tail, "little").bit_count()
+    return int(np.bitwise_count(words).sum()) + int.from_bytes(tail, "little").bit_count()
 
 
 def padding_mask(cluster_count: int) -> int:
@@ -175,7 +198,7 @@ def iter_runs(
         return
     if end > len(data) * 8:
         raise IndexError(f"bit range [{first_bit}, {end}) is past the {len(data)}-byte bitmap")
-    if _np is None or nbits < _NUMPY_MIN_RUN_BITS:
+    if nbits < _NUMPY_MIN_RUN_BITS:
         yield from _iter_runs_by_search(data, first_bit, end)
         return
     mv = memoryview(data).cast("B") if isinstance(data, memoryview) else memoryview(data)
@@ -191,13 +214,21 @@ def iter_runs(
             if raw == (_ONES if value else _ZEROS)[:hi - lo]:
                 pos = wend  # the current run goes on through the whole window
                 continue
-        bits = _np.unpackbits(_np.frombuffer(window, dtype=_np.uint8), bitorder="little")
-        bits = bits[pos - (lo << 3):wend - (lo << 3)]
-        edges = (_np.flatnonzero(bits[1:] != bits[:-1]) + 1).tolist()
-        if bool(bits[0]) != value:
-            edges.insert(0, 0)
-        for e in edges:
-            at = pos + e
+        np = _numpy(hi - lo)
+        if np is not None:
+            bits = np.unpackbits(np.frombuffer(window, dtype=np.uint8), bitorder="little")
+            bits = bits[pos - (lo << 3):wend - (lo << 3)]
+            edges = (np.flatnonzero(bits[1:] != bits[:-1]) + 1).tolist()
+            if bool(bits[0]) != value:
+                edges.insert(0, 0)
+            boundaries = [pos + e for e in edges]
+        else:
+            boundaries = []
+            at, v = pos, value
+            while (at := find_bit(data, at, wend - at, not v)) < wend:
+                boundaries.append(at)
+                v = not v
+        for at in boundaries:
             yield run_start, at - run_start, value
             run_start, value = at, not value
         pos = wend

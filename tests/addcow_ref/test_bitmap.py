@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import random
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given
@@ -102,11 +104,37 @@ def test_count_ones_numpy_path_equals_big_integer_popcount(data: bytes, kind: ty
     assert bitmap.count_ones(kind(data)) == int.from_bytes(data, "little").bit_count()
 
 
-def test_count_ones_without_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    data = bytes(range(256)) * 40
+def _set_numpy_mode(mp: pytest.MonkeyPatch, mode: str) -> None:
+    """numpy loaded at once, or unavailable."""
+    if mode == "numpy":
+        mp.setattr(bitmap, "_IMPORT_NUMPY_AFTER", 0)
+        assert bitmap._numpy(1) is not None
+    else:
+        mp.setattr(bitmap, "_np", None)
+        mp.setattr(bitmap, "_np_unavailable", True)
+
+
+@pytest.mark.parametrize("mode", ["numpy", "no-numpy"])
+def test_count_ones_with_and_without_numpy(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _set_numpy_mode(monkeypatch, mode)
+    data = bytes(range(256)) * 40 + b"\x7f"
     expected = sum(bin(b).count("1") for b in data)
-    monkeypatch.setattr(bitmap, "_np", None)
     assert bitmap.count_ones(data) == expected
+
+
+def test_numpy_is_loaded_only_once_a_scan_would_pay_for_it() -> None:
+    """A short scan leaves numpy unimported (its import costs more than it saves); a long one
+    loads it. A fresh interpreter, since this one has numpy loaded already."""
+    code = (
+        "import sys\n"
+        "from addcow_ref import bitmap\n"
+        "bitmap.count_ones(bytes(1 << 20))\n"
+        "assert 'numpy' not in sys.modules, 'numpy imported for a 1 MiB scan'\n"
+        "for _ in range(40):\n"
+        "    bitmap.count_ones(bytes(1 << 20))\n"
+        "assert 'numpy' in sys.modules, 'numpy never imported for a 41 MiB scan'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 @st.composite
@@ -123,11 +151,15 @@ def long_runs_case(draw: st.DrawFn) -> tuple[bytes, int, int]:
     return data, first, n
 
 
-@given(long_runs_case())
-def test_iter_runs_windowed_path_equals_search_path(case: tuple[bytes, int, int]) -> None:
+@pytest.mark.parametrize("mode", ["numpy", "no-numpy"])
+@given(case=long_runs_case())
+def test_iter_runs_windowed_path_equals_search_path(
+        mode: str, case: tuple[bytes, int, int]) -> None:
     data, first, n = case
-    assert list(bitmap.iter_runs(data, first, n)) == list(
-        bitmap._iter_runs_by_search(data, first, first + n))
+    with pytest.MonkeyPatch.context() as mp:
+        _set_numpy_mode(mp, mode)
+        windowed = list(bitmap.iter_runs(data, first, n))
+    assert windowed == list(bitmap._iter_runs_by_search(data, first, first + n))
 
 
 def test_iter_runs_across_uniform_windows(monkeypatch: pytest.MonkeyPatch) -> None:
