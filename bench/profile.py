@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import importlib
 import os
 import random
 import re
@@ -236,11 +237,29 @@ def adapter_call(cache: str) -> str:
     return "\n".join(lines) + _pyinstrument(imp)
 
 
+def bitmap_extents(cache: str) -> str:
+    """iter_runs over 8 MiB of alternating 64-cluster runs (the *bitmap-extents* half-runs
+    case): a million runs, each one a Python tuple."""
+    from addcow_ref.bitmap import iter_runs
+
+    data = (b"\xff" * 8 + b"\0" * 8) * ((8 * MIB) // 16)
+
+    def run() -> None:
+        for _ in iter_runs(data, 0, len(data) * 8):
+            pass
+    # The benchmark process has loaded numpy by then (earlier scans passed the library's lazy
+    # import threshold); profile the same path.
+    importlib.import_module("numpy")
+    run()
+    return _pyinstrument(run)
+
+
 WORKLOADS: dict[str, Callable[[str], str]] = {
     "random-reads": random_reads,
     "cow-writes": cow_writes,
     "check-64t": check_64t,
     "adapter-call": adapter_call,
+    "bitmap-extents": bitmap_extents,
     "nbd-read": lambda c: _nbd(c, "read"),
     "nbd-write": lambda c: _nbd(c, "write"),
     "nbd-cow-write": lambda c: _nbd(c, "cow-write"),
