@@ -16,11 +16,12 @@ console script and returns the exit status instead of exiting, so tests and the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 import click
@@ -448,7 +449,32 @@ def info(output: str, file: str) -> None:
 # --------------------------------------------------------------------------- map
 
 
-def map_entries(extents: Sequence[Any]) -> list[dict[str, Any]]:
+#: Clusters mapped per library call by ``addcow map``: 2**19 clusters (64 KiB of bitmap), so
+#: the extents held at once stay bounded whatever the disk's size (mapping a 64 TiB disk in one
+#: call peaked at 273 MiB RSS).
+MAP_WINDOW_CLUSTERS = 1 << 19
+
+
+def iter_extents(img: Any) -> Iterator[Any]:
+    """The image's merged extents, mapped window by window and merged across windows."""
+    size = int(img.virtual_size)
+    step = int(img.cluster_size) * MAP_WINDOW_CLUSTERS
+    pending: Any = None
+    for off in range(0, size, step):
+        for e in img.map(off, min(step, size - off)):
+            if pending is not None and pending.start + pending.length == e.start and (
+                    pending.allocated, pending.depth, getattr(pending, "data", True)) == (
+                    e.allocated, e.depth, getattr(e, "data", True)):
+                pending = dataclasses.replace(pending, length=pending.length + e.length)
+                continue
+            if pending is not None:
+                yield pending
+            pending = e
+    if pending is not None:
+        yield pending
+
+
+def map_entries(extents: Iterable[Any]) -> list[dict[str, Any]]:
     """``qemu-img map --output=json`` entries for the image's extents.
 
     ``depth`` is 0 for this image, 1 for the backing file and so on; ``present``/``data`` say
@@ -457,7 +483,11 @@ def map_entries(extents: Sequence[Any]) -> list[dict[str, Any]]:
     file (add-cow and raw map guest offsets to the same file offsets). ``allocated`` is
     add-cow's own: the cluster's bit is set in this image's bitmap.
     """
-    entries = []
+    return list(iter_map_entries(extents))
+
+
+def iter_map_entries(extents: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    """:func:`map_entries`, one entry at a time."""
     for ext in extents:
         start, length = int(ext.start), int(ext.length)
         present = bool(ext.allocated) or bool(getattr(ext, "data", True))
@@ -472,13 +502,17 @@ def map_entries(extents: Sequence[Any]) -> list[dict[str, Any]]:
         if present:
             entry["offset"] = start
         entry["allocated"] = bool(ext.allocated)
-        entries.append(entry)
-    return entries
+        yield entry
 
 
-def render_map(entries: Sequence[dict[str, Any]], names: Sequence[str]) -> str:
+def render_map(entries: Iterable[dict[str, Any]], names: Sequence[str]) -> str:
     """The human map: every extent with the file its bytes come from."""
-    rows = [f"{'Offset':<18}{'Length':<18}{'Depth':<7}Where"]
+    return "\n".join(iter_render_map(entries, names))
+
+
+def iter_render_map(entries: Iterable[dict[str, Any]], names: Sequence[str]) -> Iterator[str]:
+    """:func:`render_map`, one line at a time."""
+    yield f"{'Offset':<18}{'Length':<18}{'Depth':<7}Where"
     for e in entries:
         depth = int(e["depth"])
         if not e["present"]:
@@ -487,8 +521,7 @@ def render_map(entries: Sequence[dict[str, Any]], names: Sequence[str]) -> str:
             where = ("image file " if depth == 0 else "backing file ") + names[depth]
         else:
             where = f"backing file at depth {depth}"
-        rows.append(f"{e['start']:<#18x}{e['length']:<#18x}{depth:<7}{where}")
-    return "\n".join(rows)
+        yield f"{e['start']:<#18x}{e['length']:<#18x}{depth:<7}{where}"
 
 
 def _chain_names(info: dict[str, Any]) -> list[str]:
@@ -504,13 +537,19 @@ def _chain_names(info: dict[str, Any]) -> list[str]:
 def map_(output: str, file: str) -> None:
     """Show where each byte range of FILE's guest disk comes from."""
     with _open(file) as img, _about(file):
-        data = dict(img.info())
-        entries = map_entries(img.map())
-        names = _chain_names(data)
-    if output == "json":
-        click.echo(json.dumps(entries, indent=None).replace("}, {", "},\n{"))
-    else:
-        click.echo(render_map(entries, names))
+        names = _chain_names(dict(img.info()))
+        entries = iter_map_entries(iter_extents(img))
+        if output == "json":
+            # One entry per line, streamed: the same text as json.dumps of the whole list with
+            # "},\n{" between entries, without holding the list.
+            out = sys.stdout
+            out.write("[")
+            for i, entry in enumerate(entries):
+                out.write((",\n" if i else "") + json.dumps(entry))
+            out.write("]\n")
+        else:
+            for line in iter_render_map(entries, names):
+                click.echo(line)
 
 
 # --------------------------------------------------------------------------- read / write

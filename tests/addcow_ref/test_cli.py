@@ -544,3 +544,29 @@ def test_interrupt_exits_130_without_traceback(monkeypatch: pytest.MonkeyPatch) 
     assert result.exit_code == 130
     # click ends the terminal's "^C" line first, then our one line.
     assert result.stderr.lstrip("\n") == "addcow: interrupted\n"
+
+
+# --------------------------------------------------------------------------- streamed map
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 1 << 19], ids=lambda w: f"window-{w}")
+def test_map_is_streamed_in_windows_yet_equals_the_whole_map(
+        overlay: tuple[Path, bytearray], monkeypatch: pytest.MonkeyPatch, window: int) -> None:
+    """Extents that span window boundaries come out merged, exactly as one map() call gives
+    them, in both output forms."""
+    import addcow_ref
+    from addcow_ref import cli as cli_module
+
+    path, _ = overlay
+    for offset, length in [(0, 3 * CLUSTER), (4 * CLUSTER + 100, 10), (6 * CLUSTER, 2 * CLUSTER)]:
+        assert run("write", "--offset", str(offset), "--pattern", "0x11", "--length",
+                   str(length), path).exit_code == 0
+    with addcow_ref.open_image(path) as img:
+        expected = cli_module.map_entries(img.map())
+        names = ["disk.raw", "base.raw"]
+    monkeypatch.setattr(cli_module, "MAP_WINDOW_CLUSTERS", window)
+    assert json_of("map", "--output=json", path) == expected
+    human = run("map", path)
+    assert human.exit_code == 0, human.stderr
+    assert human.stdout.rstrip("\n") == cli_module.render_map(expected, names)
+    assert [e["allocated"] for e in expected] == [True, False, True, False, True]
