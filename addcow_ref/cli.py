@@ -16,7 +16,6 @@ console script and returns the exit status instead of exiting, so tests and the 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import itertools
 import json
@@ -450,31 +449,6 @@ def info(output: str, file: str) -> None:
 # --------------------------------------------------------------------------- map
 
 
-#: Clusters mapped per library call by ``addcow map``: 2**19 clusters (64 KiB of bitmap), so
-#: the extents held at once stay bounded whatever the disk's size (mapping a 64 TiB disk in one
-#: call peaked at 273 MiB RSS).
-MAP_WINDOW_CLUSTERS = 1 << 19
-
-
-def iter_extents(img: Any) -> Iterator[Any]:
-    """The image's merged extents, mapped window by window and merged across windows."""
-    size = int(img.virtual_size)
-    step = int(img.cluster_size) * MAP_WINDOW_CLUSTERS
-    pending: Any = None
-    for off in range(0, size, step):
-        for e in img.map(off, min(step, size - off)):
-            if pending is not None and pending.start + pending.length == e.start and (
-                    pending.allocated, pending.depth, getattr(pending, "data", True)) == (
-                    e.allocated, e.depth, getattr(e, "data", True)):
-                pending = dataclasses.replace(pending, length=pending.length + e.length)
-                continue
-            if pending is not None:
-                yield pending
-            pending = e
-    if pending is not None:
-        yield pending
-
-
 def map_entries(extents: Iterable[Any]) -> list[dict[str, Any]]:
     """``qemu-img map --output=json`` entries for the image's extents.
 
@@ -539,7 +513,7 @@ def map_(output: str, file: str) -> None:
     """Show where each byte range of FILE's guest disk comes from."""
     with _open(file) as img, _about(file):
         names = _chain_names(dict(img.info()))
-        entries = iter_map_entries(iter_extents(img))
+        entries = iter_map_entries(img.iter_map())
         if output == "json":
             # One entry per line, streamed in batches: the same text as json.dumps of the whole
             # list with "},\n{" between entries, without holding the list (a batch goes through

@@ -80,6 +80,18 @@ def raise_violations(violations: list[Violation], file: str) -> None:
             raise cls(v.message, file=file, offset=v.offset, field=v.field, rule_id=v.rule_id)
 
 
+#: Clusters mapped per request by :meth:`AddCowImage.iter_map`: 2**19 clusters (64 KiB of
+#: bitmap), so a streaming caller holds a bounded number of extents (mapping a 64 TiB disk in
+#: one pass peaked at 273 MiB RSS).
+MAP_WINDOW_CLUSTERS = 1 << 19
+
+
+def _mergeable(a: Extent, b: Extent) -> bool:
+    """``b`` continues ``a`` with the same status, so the two are one extent."""
+    return (a.start + a.length == b.start
+            and (a.allocated, a.depth, a.data) == (b.allocated, b.depth, b.data))
+
+
 @dataclasses.dataclass(frozen=True)
 class Extent:
     """A byte range of the guest disk with one status, like a line of ``qemu-img map``.
@@ -577,21 +589,42 @@ class AddCowImage:
 
     def map(self, offset: int = 0, length: int | None = None) -> list[Extent]:
         """Merged extents covering ``[offset, offset + length)`` (the whole disk by default)."""
+        return list(self.iter_map(offset, length))
+
+    def iter_map(self, offset: int = 0, length: int | None = None) -> Iterator[Extent]:
+        """:meth:`map`, one merged extent at a time.
+
+        The range is mapped ``MAP_WINDOW_CLUSTERS`` clusters per request, so a caller that
+        streams the extents holds a bounded number of them whatever the disk's size; extents
+        are merged across window boundaries, so the result equals one pass over the range.
+        """
         self._check_open()
         if length is None:
             length = self.virtual_size - offset
         self._check_range(offset, length)
+        step = MAP_WINDOW_CLUSTERS << self.cluster_bits
+        pending: Extent | None = None
+        end = offset + length
+        for win in range(offset, end, step):
+            for e in self._map_window(win, min(step, end - win)):
+                if pending is not None and _mergeable(pending, e):
+                    pending = dataclasses.replace(pending, length=pending.length + e.length)
+                    continue
+                if pending is not None:
+                    yield pending
+                pending = e
+        if pending is not None:
+            yield pending
+
+    def _map_window(self, offset: int, length: int) -> list[Extent]:
         out: list[Extent] = []
 
         def add(e: Extent) -> None:
             if e.length <= 0:
                 return
-            if out:
-                p = out[-1]
-                if (p.allocated, p.depth, p.data) == (e.allocated, e.depth, e.data) and \
-                        p.start + p.length == e.start:
-                    out[-1] = dataclasses.replace(p, length=p.length + e.length)
-                    return
+            if out and _mergeable(out[-1], e):
+                out[-1] = dataclasses.replace(out[-1], length=out[-1].length + e.length)
+                return
             out.append(e)
 
         with self._request():
