@@ -104,17 +104,15 @@ def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
 def interleave(subject: Callable[[], Any], baseline: Callable[[], Any],
                repeats: int) -> tuple[Stats, Stats]:
     """Time both callables ``repeats`` times, alternating, so drifts in machine load hit both."""
-    s: list[float] = []
-    b: list[float] = []
-    for i in range(repeats):
-        pair = [(subject, s), (baseline, b)]
-        if i % 2:
-            pair.reverse()
-        for fn, out in pair:
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-    return Stats(tuple(s)), Stats(tuple(b))
+    return interleave_timed(_timed(subject), _timed(baseline), repeats)
+
+
+def _timed(fn: Callable[[], Any]) -> Callable[[], float]:
+    def run() -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+    return run
 
 
 def interleave_timed(subject: Callable[[], float], baseline: Callable[[], float],

@@ -22,7 +22,7 @@ import click
 
 from .impl import ImplError, parse_impl
 from .known_failures import KnownFailures, KnownFailuresError, load_known_failures
-from .manifest import ManifestError, Vector, load_manifest
+from .manifest import Manifest, ManifestError, Vector, load_manifest
 from .outcomes import UNEXPECTED
 from .report import to_human, to_json, to_junit
 from .runner import Runner, RunOptions
@@ -45,6 +45,18 @@ def default_vectors_dir() -> Path:
     """``vectors/`` of a source checkout, else of the current directory."""
     here = Path(__file__).resolve().parents[2] / "vectors"
     return here if (here / "manifest.json").is_file() else Path("vectors")
+
+
+def _load_vectors(vectors_dir: Path | None) -> tuple[Path, Manifest]:
+    """The vectors directory (``--vectors`` or the default) and its manifest: a usage error
+    when there is no manifest, an internal one when it cannot be read."""
+    root = vectors_dir or default_vectors_dir()
+    if not (root / "manifest.json").is_file():
+        raise _Usage(f"{root}: no manifest.json (point --vectors at a vectors directory)")
+    try:
+        return root, load_manifest(root)
+    except ManifestError as e:
+        raise _Internal(str(e)) from None
 
 
 def select(
@@ -165,13 +177,7 @@ def run_command(
             known = load_known_failures(known_path)
         except KnownFailuresError as e:
             raise _Usage(str(e)) from None
-    root = vectors_dir or default_vectors_dir()
-    if not (root / "manifest.json").is_file():
-        raise _Usage(f"{root}: no manifest.json (point --vectors at a vectors directory)")
-    try:
-        manifest = load_manifest(root)
-    except ManifestError as e:
-        raise _Internal(str(e)) from None
+    root, manifest = _load_vectors(vectors_dir)
     chosen = select(manifest.vectors, run_globs, skip_globs, kinds, rule_globs, specs)
     if not chosen:
         raise _Usage(
@@ -269,13 +275,7 @@ def known_failures_command(results_path: Path) -> None:
               default=None, help="Vectors directory with manifest.json (default: vectors/).")
 def extract_command(vector_id: str, dest: Path, vectors_dir: Path | None) -> None:
     """Copy one vector's files (synthesised ones created sparse) and its manifest entry to DEST."""
-    root = vectors_dir or default_vectors_dir()
-    if not (root / "manifest.json").is_file():
-        raise _Usage(f"{root}: no manifest.json (point --vectors at a vectors directory)")
-    try:
-        manifest = load_manifest(root)
-    except ManifestError as e:
-        raise _Internal(str(e)) from None
+    root, manifest = _load_vectors(vectors_dir)
     vector = next((v for v in manifest.vectors if v.id == vector_id), None)
     if vector is None:
         raise _Usage(f"no vector {vector_id!r} in {root / 'manifest.json'}")
