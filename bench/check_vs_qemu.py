@@ -78,7 +78,8 @@ def _sparse(path: Path, size: int) -> None:
 
 def build_addcow(directory: Path, size: int, seed: int = 42) -> Path:
     """The subject image, created with the reference's ``create`` and given a random bitmap."""
-    from addcow_ref import create, open_image
+    from addcow_ref import open_image
+    from addcow_ref.ops.create import create
 
     _sparse(directory / "base.raw", size)
     path = directory / "disk.add-cow"
@@ -120,7 +121,7 @@ def _checker_argv(image: Path) -> list[str]:
     script = Path(sys.executable).parent / "addcow-check"
     if script.exists():
         return [str(script), str(image)]
-    return [sys.executable, "-m", "conformance.checker.cli", str(image)]
+    return [sys.executable, "-m", "addcow_conformance.checker.cli", str(image)]
 
 
 def _checker_argv_without_site_hooks(image: Path) -> list[str]:
@@ -129,11 +130,15 @@ def _checker_argv_without_site_hooks(image: Path) -> list[str]:
     paths. Shows what the checker costs apart from the interpreter's site configuration."""
     import site
 
-    import conformance
+    import addcow_conformance
 
-    paths = [*site.getsitepackages(), str(Path(conformance.__file__).resolve().parents[1])]
+    import addcow_ref
+
+    paths = [*site.getsitepackages(),
+             *(str(Path(str(m.__file__)).resolve().parents[1])
+               for m in (addcow_ref, addcow_conformance))]
     code = ("import sys; sys.path[1:1] = " + repr(paths) + "; "
-            "from conformance.checker.cli import main; sys.exit(main(sys.argv[1:]))")
+            "from addcow_conformance.checker.cli import main; sys.exit(main(sys.argv[1:]))")
     return [sys.executable, "-S", "-c", code, str(image)]
 
 

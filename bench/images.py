@@ -21,8 +21,8 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from addcow_ref.constants import DEFAULT_BITMAP_OFFSET, HEADER_LENGTH_V2, MAGIC, VERSION_2
-from addcow_ref.model import bitmap_length_for, build_header, cluster_count_for
+from addcow_ref.format.constants import DEFAULT_BITMAP_OFFSET, HEADER_LENGTH_V2, MAGIC, VERSION_2
+from addcow_ref.format.header import bitmap_length_for, build_header, cluster_count_for
 
 __all__ = ["BIG_SPARSE_DIR", "addcow_image", "cached", "data_file", "human_size",
            "qcow2_overlay", "sparse_file"]
@@ -115,7 +115,7 @@ def addcow_image(cache: str | Path, virtual_size: int, *, cluster_bits: int = 16
     """A v2 add-cow file ``img.addcow`` with a raw image ``img.raw`` and, when ``backing``, a
     raw backing file ``base.raw`` of the same size; both sparse unless ``data``.
 
-    Written straight from the schema rather than through ``addcow_ref.create`` so that the
+    Written straight from the schema rather than through ``addcow_ref.ops.create`` so that the
     fixture costs the same whatever the library's speed, and so that the bitmap can be filled.
     """
     key = (f"addcow-{virtual_size}-c{cluster_bits}-{fill}-s{seed}-{'b' if backing else 'nb'}"

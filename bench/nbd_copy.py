@@ -103,7 +103,7 @@ def _read_uri(proc: subprocess.Popen[str]) -> str:
 
 @contextlib.contextmanager
 def _addcow_server(image: Path, sock: Path) -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "addcow_ref.serve", str(image),
+    proc = subprocess.Popen([sys.executable, "-m", "addcow_ref.cli.serve", str(image),
                              "--socket", str(sock)], stdout=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
     try:

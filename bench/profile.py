@@ -98,7 +98,7 @@ def check_64t(cache: str) -> str:
     img = addcow_image(cache, 64 << 40, fill="random")
 
     def run() -> None:
-        from conformance.checker.cli import main
+        from addcow_conformance.checker.cli import main
 
         main(["-q", str(img)])
     return _pyinstrument(run)
@@ -175,7 +175,7 @@ def _served(cache: str, direction: str, size: int, d: Path) -> Iterator[tuple[st
     else:
         img = addcow_image(cache, size, fill="ones", backing=False, data=True)
     sock = d / "s.sock"
-    serve = subprocess.Popen([sys.executable, "-m", "addcow_ref.serve", str(img), "--socket",
+    serve = subprocess.Popen([sys.executable, "-m", "addcow_ref.cli.serve", str(img), "--socket",
                               str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):
@@ -231,16 +231,17 @@ def adapter_call(cache: str) -> str:
     def imp() -> None:
         import importlib
 
-        for mod in [m for m in sys.modules if m.split(".")[0] in ("addcow_ref", "conformance")]:
+        ours = ("addcow_ref", "addcow_conformance")
+        for mod in [m for m in sys.modules if m.split(".")[0] in ours]:
             del sys.modules[mod]
-        importlib.import_module("conformance.adapters.reference")
+        importlib.import_module("addcow_conformance.adapters.reference")
     return "\n".join(lines) + _pyinstrument(imp)
 
 
 def bitmap_extents(cache: str) -> str:
     """iter_runs over 8 MiB of alternating 64-cluster runs (the *bitmap-extents* half-runs
     case): a million runs, each one a Python tuple."""
-    from addcow_ref.bitmap import iter_runs
+    from addcow_ref.format.bitmap import iter_runs
 
     data = (b"\xff" * 8 + b"\0" * 8) * ((8 * MIB) // 16)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from addcow_ref import bitmap
+from addcow_ref.format import bitmap
 
 from . import scn_check, scn_conformance, scn_io, scn_nbd  # noqa: F401  (they register scenarios)
 from .measure import Row, interleave

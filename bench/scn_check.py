@@ -33,9 +33,13 @@ def _without_site(tool_module: str, args: Sequence[str]) -> list[str]:
     that imports certifi in every interpreter), the same modules from the same paths."""
     import site
 
-    import conformance
+    import addcow_conformance
 
-    paths = [*site.getsitepackages(), str(Path(conformance.__file__).resolve().parents[1])]
+    import addcow_ref
+
+    paths = [*site.getsitepackages(),
+             *(str(Path(str(m.__file__)).resolve().parents[1])
+               for m in (addcow_ref, addcow_conformance))]
     code = (f"import sys; sys.path[1:1] = {paths!r}; from {tool_module} import main; "
             f"sys.exit(main(sys.argv[1:]))")
     return [sys.executable, "-S", "-c", code, *args]
@@ -105,7 +109,7 @@ def check_vs_qemu(p: Params) -> list[Row]:
                 f" Floor on this machine: an empty Python process takes {floor * 1000:.0f} ms, "
                 f"{bare * 1000:.0f} ms without site hooks (python -S).")
             s2, b2 = interleave(
-                _timed(_without_site("conformance.checker.cli", ["-q", str(img)]), [],
+                _timed(_without_site("addcow_conformance.checker.cli", ["-q", str(img)]), [],
                        _CHECKED), baseline, p.repeats)
             rows.append(Row(
                 "check-vs-qemu", f"{label}, python -S", "addcow-check (python -S)",

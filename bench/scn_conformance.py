@@ -18,7 +18,7 @@ from .scn_check import _tool
 __all__ = ["conformance_kit"]
 
 #: The reference adapter forked inside the harness process (no interpreter start per call).
-IN_PROCESS = "python:conformance.adapters.reference:main"
+IN_PROCESS = "python:addcow_conformance.adapters.reference:main"
 #: 0 conforming, 1 unexpected failures: both are complete runs whose time counts.
 _RAN = (0, 1)
 

@@ -224,7 +224,7 @@ def _worker(args: list[str], rss: list[int], out: list[dict[str, float]]) -> Cal
 
 def _pib_rss_rows(p: Params) -> list[Row]:
     """The library engineer's own 1 PiB measurement (``bench/pib_rss.py``): an image made by
-    ``addcow_ref.create`` (sparse bitmap), 16 scattered writes, then 1,000 random reads."""
+    ``addcow_ref.ops.create`` (sparse bitmap), 16 scattered writes, then 1,000 random reads."""
     if not (Path(__file__).parent / "pib_rss.py").exists():  # pragma: no cover
         return []
     runs = []

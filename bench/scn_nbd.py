@@ -38,10 +38,10 @@ def _serve_argv() -> list[str]:
     probe = subprocess.run([addcow, "serve", "--help"], capture_output=True, check=False)
     if probe.returncode == 0:
         return [addcow, "serve"]
-    probe = subprocess.run([sys.executable, "-m", "addcow_ref.serve", "--help"],
+    probe = subprocess.run([sys.executable, "-m", "addcow_ref.cli.serve", "--help"],
                            capture_output=True, check=False)
     if probe.returncode == 0:
-        return [sys.executable, "-m", "addcow_ref.serve"]
+        return [sys.executable, "-m", "addcow_ref.cli.serve"]
     raise ScenarioSkipped("addcow serve is not available yet")
 
 

@@ -57,7 +57,7 @@ nitpick_ignore_regex = [
     ("py:class", r"(.*\.)?_[A-Za-z]\w*"),
     # Internal modules of the reference (file layer, backing files, bitmap cache) appear in
     # signatures of the public API but are not part of it, so they have no page.
-    ("py:class", r"addcow_ref\.(fileio|backing|bitmapcache)\.\w+"),
+    ("py:class", r"addcow_ref\.engine\.(fileio|backing|bitmapcache)\.\w+"),
 ]
 
 # Everything a module exports is listed, documented or not; constant values are left out (the

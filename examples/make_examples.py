@@ -1,6 +1,6 @@
 """Write the bundled example data into this directory (``python examples/make_examples.py``).
 
-The bytes come from :func:`addcow_ref.example_disk.base_disk`, the same function ``addcow demo``
+The bytes come from :func:`addcow_ref.cli.example_disk.base_disk`, the same function ``addcow demo``
 uses at run time, so the committed ``base.raw`` and the demo can never disagree; ``--check``
 exits 1 when the committed copy is stale (a test runs it).
 """
@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from addcow_ref.example_disk import BASE_DISK_NAME, base_disk
+from addcow_ref.cli.example_disk import BASE_DISK_NAME, base_disk
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,8 +1,9 @@
 """Hypothesis strategies for add-cow headers, derived from the schema's field table.
 
 Nothing here repeats a field name or width: integer fields range over exactly the values their
-width can hold and byte fields are exactly their size, as ``addcow_ref.layout.field_table`` says.
-A field added to or resized in ``addcow_ref.schema`` changes these strategies with it.
+width can hold and byte fields are exactly their size, as ``addcow_ref.format.layout.field_table``
+says.
+A field added to or resized in ``addcow_ref.format.schema`` changes these strategies with it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from construct import Struct
 from hypothesis import strategies as st
 
-from addcow_ref.constants import (
+from addcow_ref.format.constants import (
     BITMAP_ALIGNMENT,
     FORMAT_FIELD_LENGTH,
     HEADER_LENGTH_V2,
@@ -23,8 +24,8 @@ from addcow_ref.constants import (
     SECTOR_SIZE,
     VERSION_2,
 )
-from addcow_ref.layout import FieldInfo, field_table
-from addcow_ref.schema import HEADER_V2
+from addcow_ref.format.layout import FieldInfo, field_table
+from addcow_ref.format.schema import HEADER_V2
 
 __all__ = [
     "conforming_header_v2_values",

@@ -6,18 +6,18 @@ import json
 
 import pytest
 
-from addcow_ref import rulesource
-from addcow_ref.layout import field_table
-from addcow_ref.rules import all_rules
-from addcow_ref.schema import HEADER_V1, HEADER_V2
+from addcow_ref.format import rulesource
+from addcow_ref.format.layout import field_table
+from addcow_ref.format.rules import all_rules
+from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 
 from .conftest import ROOT
 
 
 def test_rules_json_is_regenerated_from_spec() -> None:
-    committed = (ROOT / "addcow_ref" / "rules.json").read_text(encoding="utf-8")
+    committed = (ROOT / "addcow_ref" / "format" / "rules.json").read_text(encoding="utf-8")
     assert committed == rulesource.render_rules_json(ROOT / "spec"), (
-        "addcow_ref/rules.json is stale: run `python -m addcow_ref.rulesource`")
+        "addcow_ref/format/rules.json is stale: run `python -m addcow_ref.format.rulesource`")
 
 
 def test_installed_registry_matches_spec() -> None:
@@ -58,6 +58,6 @@ def test_duplicate_rule_ids_are_refused(tmp_path: object) -> None:
 
 
 def test_rules_json_is_valid_json_with_anchors() -> None:
-    data = json.loads((ROOT / "addcow_ref" / "rules.json").read_text(encoding="utf-8"))
+    data = json.loads((ROOT / "addcow_ref" / "format" / "rules.json").read_text(encoding="utf-8"))
     for r in data["rules"]:
         assert r["anchor"] == "rule-" + r["id"].lower()

@@ -1,8 +1,9 @@
 """The rendered spec agrees with its sources: the schema, the rule registry and the RFC 2119 rule.
 
 The site is built once per test session with the command of ``tox -e docs`` (``-W -n``: any
-warning fails), then the HTML is compared with ``addcow_ref.layout.field_table`` and
-``addcow_ref/rules.json``. Without Sphinx the build tests skip, unless ADDCOW_REQUIRE_TOOLS=1.
+warning fails), then the HTML is compared with ``addcow_ref.format.layout.field_table`` and
+``addcow_ref/format/rules.json``. Without Sphinx the build tests skip, unless
+ADDCOW_REQUIRE_TOOLS=1.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from addcow_ref.layout import field_table
-from addcow_ref.rules import all_rules
-from addcow_ref.schema import HEADER_V1, HEADER_V2
+from addcow_ref.format.layout import field_table
+from addcow_ref.format.rules import all_rules
+from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 
 from .conftest import ROOT
 
@@ -135,10 +136,10 @@ def test_rule_index_lists_every_rule_with_a_working_link(site: Path) -> None:
 
 
 @pytest.mark.parametrize(("prog", "target"), [
-    ("addcow", "addcow_ref.cli:cli"),
-    ("addcow-check", "conformance.checker.cli:cli"),
-    ("addcow-conformance", "conformance.harness.cli:cli"),
-    ("addcow-vectors", "conformance.vectors.cli:main_group"),
+    ("addcow", "addcow_ref.cli.commands:cli"),
+    ("addcow-check", "addcow_conformance.checker.cli:cli"),
+    ("addcow-conformance", "addcow_conformance.harness.cli:cli"),
+    ("addcow-vectors", "addcow_conformance.vectors.cli:main_group"),
 ])
 def test_cli_reference_has_a_section_per_command(site: Path, prog: str, target: str) -> None:
     """Each tool and each of its subcommands, read from the click definitions, has a section."""

@@ -2,10 +2,13 @@
 
 * ``.. rule:: ID`` renders a normative clause with a stable anchor ``rule-<id lowercase>``
   derived from the ID (never from a section number), and fails the build when the directive
-  disagrees with ``addcow_ref/rules.json``: the registry the checker and the vectors import must be
+  disagrees with ``addcow_ref/format/rules.json``: the registry the checker and the vectors import
+  must be
   the text the reader sees.
-* ``.. addcow-fields:: addcow_ref.schema.HEADER_V2`` renders the field table and a byte-layout
-  SVG from :func:`addcow_ref.layout.field_table`, so the spec never holds a second copy of the
+* ``.. addcow-fields:: addcow_ref.format.schema.HEADER_V2`` renders the field table and a
+  byte-layout
+  SVG from :func:`addcow_ref.format.layout.field_table`, so the spec never holds a second copy of
+  the
   layout.
 * ``.. addcow-rule-index::`` renders the table of every rule from ``rules.json``.
 * ``:rule:`HDR-MAGIC``` links to a rule's anchor; an unknown ID is a build warning.
@@ -37,8 +40,8 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
 import addcow_ref
-from addcow_ref.layout import FieldInfo, field_table
-from addcow_ref.rulesource import anchor_for
+from addcow_ref.format.layout import FieldInfo, field_table
+from addcow_ref.format.rulesource import anchor_for
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +66,10 @@ def _exact_choice(values: Sequence[str]) -> Any:
 def load_registry() -> dict[str, dict[str, Any]]:
     """Read ``rules.json`` afresh on every call.
 
-    Not cached: an incremental build after ``python -m addcow_ref.rulesource`` must compare
+    Not cached: an incremental build after ``python -m addcow_ref.format.rulesource`` must compare
     against the regenerated file, not a copy kept from an earlier read.
     """
-    text = resources.files("addcow_ref").joinpath("rules.json").read_text("utf-8")
+    text = resources.files("addcow_ref.format").joinpath("rules.json").read_text("utf-8")
     return {r["id"]: r for r in json.loads(text)["rules"]}
 
 
@@ -181,8 +184,9 @@ class RuleDirective(SphinxDirective):
         problems = self._disagreements(rule_id, load_registry().get(rule_id))
         if problems:
             raise self.error(
-                f"rule {rule_id} disagrees with addcow_ref/rules.json: {'; '.join(problems)}. "
-                "Regenerate it with `python -m addcow_ref.rulesource`.")
+                f"rule {rule_id} disagrees with addcow_ref/format/rules.json: "
+                f"{'; '.join(problems)}. "
+                "Regenerate it with `python -m addcow_ref.format.rulesource`.")
         seen = _seen(self.env)
         if seen.get(rule_id, self.env.docname) != self.env.docname:
             raise self.error(f"rule {rule_id} is also declared in {seen[rule_id]}")
@@ -511,7 +515,7 @@ def _check_all_rendered(app: Sphinx, env: BuildEnvironment) -> None:
     seen = _seen(env)
     for rule_id, rule in sorted(load_registry().items()):
         if rule_id not in seen:
-            logger.warning("rule %s is in addcow_ref/rules.json (page %s) but no `rule` "
+            logger.warning("rule %s is in addcow_ref/format/rules.json (page %s) but no `rule` "
                            "directive renders it", rule_id, rule["page"], type="addcow")
 
 

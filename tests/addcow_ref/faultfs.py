@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from addcow_ref.fileio import OSFile, OSFileSystem
+from addcow_ref.engine.fileio import OSFile, OSFileSystem
 
 Hook = Callable[[str, str], None]
 

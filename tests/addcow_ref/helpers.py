@@ -1,5 +1,5 @@
 """Shared helpers: building small images and checking a file against the spec's structural
-rules (header rules through ``addcow_ref.validate``, plus the bitmap padding and
+rules (header rules through ``addcow_ref.format.validate``, plus the bitmap padding and
 ``all_allocated`` rules, which need the bitmap's contents)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import addcow_ref
-from addcow_ref.bitmap import count_ones, padding_mask
-from addcow_ref.constants import CompatibleFeature
-from addcow_ref.model import parse_header
-from addcow_ref.validate import header_violations
+from addcow_ref.format.bitmap import count_ones, padding_mask
+from addcow_ref.format.constants import CompatibleFeature
+from addcow_ref.format.header import parse_header
+from addcow_ref.format.validate import header_violations
 
 
 def make_image(directory: Path, *, size: int, cluster_bits: int = 12,
@@ -61,8 +61,8 @@ def bitmap_clusters(bitmap: bytes, cluster_count: int) -> set[int]:
 def make_v1(directory: Path, *, image: bytes, bitmap: bytes | None = None,
             backing: bytes | None = None, name: str = "old") -> Path:
     """A version 1 (v9 patch) image: 2560-byte header, bitmap at 2560, 64 KiB clusters."""
-    from addcow_ref.constants import MAGIC
-    from addcow_ref.model import bitmap_length_for
+    from addcow_ref.format.constants import MAGIC
+    from addcow_ref.format.header import bitmap_length_for
 
     (directory / f"{name}.raw").write_bytes(image)
     backing_name = b""

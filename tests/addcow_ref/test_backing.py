@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import addcow_ref
-from addcow_ref.constants import MAX_CHAIN_DEPTH
-from addcow_ref.errors import BackingFileError
+from addcow_ref.format.constants import MAX_CHAIN_DEPTH
+from addcow_ref.format.errors import BackingFileError
 
 from .helpers import make_image
 

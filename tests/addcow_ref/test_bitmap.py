@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from addcow_ref import bitmap
+from addcow_ref.format import bitmap
 
 
 def naive_bits(data: bytes) -> list[bool]:

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from addcow_ref.bitmap import padding_mask
-from addcow_ref.bitmapcache import BitmapCache
-from addcow_ref.fileio import OSFileSystem
+from addcow_ref.engine.bitmapcache import BitmapCache
+from addcow_ref.engine.fileio import OSFileSystem
+from addcow_ref.format.bitmap import padding_mask
 
 OFFSET = 4096
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from addcow_ref.cli import EX_USAGE, cli, default_image_name, main, parse_resize
-from addcow_ref.constants import MAGIC
-from addcow_ref.errors import AddCowError
-from addcow_ref.model import HeaderV1
+from addcow_ref.cli.commands import EX_USAGE, cli, default_image_name, main, parse_resize
+from addcow_ref.format.constants import MAGIC
+from addcow_ref.format.errors import AddCowError
+from addcow_ref.format.header import HeaderV1
 
 CLUSTER = 1 << 16
 
@@ -187,7 +187,8 @@ def test_read_past_the_end_is_refused_with_the_offset(overlay: tuple[Path, bytea
 def test_installed_script_prints_no_traceback(tmp_path: Path) -> None:
     script = shutil.which("addcow", path=os.path.dirname(sys.executable)) or shutil.which("addcow")
     argv = [script] if script else [sys.executable, "-c",
-                                    "import sys; from addcow_ref.cli import main; sys.exit(main())"]
+                                    "import sys; from addcow_ref.cli.commands import main; "
+                                     "sys.exit(main())"]
     bad = tmp_path / "bad.add-cow"
     bad.write_bytes(bytes(4096))
     for args, code in ((["info", str(bad)], 1), (["info", str(tmp_path / "none")], 1),
@@ -555,8 +556,8 @@ def test_map_is_streamed_in_windows_yet_equals_the_whole_map(
     """Extents that span window boundaries come out merged, exactly as one map() call gives
     them, in both output forms."""
     import addcow_ref
-    from addcow_ref import cli as cli_module
-    from addcow_ref import image as image_module
+    from addcow_ref.cli import commands as cli_module
+    from addcow_ref.engine import image as image_module
 
     path, _ = overlay
     for offset, length in [(0, 3 * CLUSTER), (4 * CLUSTER + 100, 10), (6 * CLUSTER, 2 * CLUSTER)]:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from addcow_ref import open_image
-from addcow_ref.cli import main
-from addcow_ref.demo import GREETING, GREETING_OFFSET, IMAGE_FILE, OVERLAY, WRITES
-from addcow_ref.example_disk import BASE_DISK_NAME, base_disk
+from addcow_ref.cli.commands import main
+from addcow_ref.cli.demo import GREETING, GREETING_OFFSET, IMAGE_FILE, OVERLAY, WRITES
+from addcow_ref.cli.example_disk import BASE_DISK_NAME, base_disk
 
 
 def expected_guest() -> bytes:
@@ -35,7 +35,8 @@ def _addcow_argv() -> list[str]:
     script = shutil.which("addcow", path=_bin_dir())
     if script:
         return [script]
-    return [sys.executable, "-c", "import sys; from addcow_ref.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c",
+            "import sys; from addcow_ref.cli.commands import main; sys.exit(main())"]
 
 
 def test_demo_in_default_dir_matches_the_model(
@@ -116,7 +117,7 @@ def test_path_hint_only_when_the_shell_would_miss_this_addcow(
 ) -> None:
     import sysconfig
 
-    from addcow_ref.demo import path_hint
+    from addcow_ref.cli.demo import path_hint
 
     scripts = sysconfig.get_path("scripts")
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -133,7 +134,7 @@ def test_demo_fails_when_the_guest_disk_is_not_what_the_writes_make(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The demo checks its own claim, so a library that loses head/tail data cannot pass it."""
-    import addcow_ref.demo as demo
+    import addcow_ref.cli.demo as demo
 
     wrong = bytearray(base_disk())
     wrong[0] ^= 1

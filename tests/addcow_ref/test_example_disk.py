@@ -6,14 +6,14 @@ import hashlib
 import subprocess
 import sys
 
-from addcow_ref.constants import SECTOR_SIZE
-from addcow_ref.example_disk import (
+from addcow_ref.cli.example_disk import (
     BASE_DISK_NAME,
     BASE_DISK_SIZE,
     base_disk,
     base_disk_sha256,
     main,
 )
+from addcow_ref.format.constants import SECTOR_SIZE
 
 from ..conftest import ROOT
 

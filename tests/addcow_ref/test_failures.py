@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import addcow_ref
-from addcow_ref.errors import AddCowError
+from addcow_ref.format.errors import AddCowError
 
 from .faultfs import FaultFS, PowerLoss
 from .helpers import bitmap_clusters, check_valid, make_image, make_v1

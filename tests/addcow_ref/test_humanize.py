@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from addcow_ref.humanize import SIZE_SUFFIXES, format_size, parse_size
+from addcow_ref.cli.humanize import SIZE_SUFFIXES, format_size, parse_size
 
 
 @pytest.mark.parametrize(

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 import addcow_ref
-from addcow_ref.constants import CompatibleFeature
-from addcow_ref.errors import (
+from addcow_ref.format.constants import CompatibleFeature
+from addcow_ref.format.errors import (
     FormatError,
     ImageFileError,
     ReadOnlyError,
     TruncatedError,
     UnsupportedFeatureError,
 )
-from addcow_ref.model import parse_header
+from addcow_ref.format.header import parse_header
 
 from .helpers import check_valid, make_image
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import addcow_ref
-from addcow_ref.errors import ImageFileError, ReadOnlyError, TruncatedError
+from addcow_ref.format.errors import ImageFileError, ReadOnlyError, TruncatedError
 
 from .helpers import bitmap_clusters, check_valid, make_v1
 

@@ -14,12 +14,12 @@ from construct import Struct
 from hypothesis import given
 from hypothesis import strategies as st
 
-from addcow_ref.constants import HEADER_LENGTH_V1, HEADER_LENGTH_V2, MAGIC
-from addcow_ref.errors import FormatError, TruncatedError
-from addcow_ref.layout import field_table
-from addcow_ref.model import HeaderV1, HeaderV2, parse_header, parse_header_v1
-from addcow_ref.schema import HEADER_V1, HEADER_V2
-from addcow_ref.validate import check_fields
+from addcow_ref.format.constants import HEADER_LENGTH_V1, HEADER_LENGTH_V2, MAGIC
+from addcow_ref.format.errors import FormatError, TruncatedError
+from addcow_ref.format.header import HeaderV1, HeaderV2, parse_header, parse_header_v1
+from addcow_ref.format.layout import field_table
+from addcow_ref.format.schema import HEADER_V1, HEADER_V2
+from addcow_ref.format.validate import check_fields
 
 from ..strategies import conforming_header_v2_values, header_values, max_value
 

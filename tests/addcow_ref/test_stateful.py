@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 )
 
 import addcow_ref
-from addcow_ref.model import bitmap_length_for, cluster_count_for
+from addcow_ref.format.header import bitmap_length_for, cluster_count_for
 
 from .helpers import bitmap_clusters, check_valid, make_image
 

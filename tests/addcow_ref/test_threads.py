@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import addcow_ref
-from addcow_ref.bitmapcache import BitmapCache
-from addcow_ref.fileio import OSFileSystem
+from addcow_ref.engine.bitmapcache import BitmapCache
+from addcow_ref.engine.fileio import OSFileSystem
 
 from .faultfs import FaultFS
 from .helpers import check_valid, make_image

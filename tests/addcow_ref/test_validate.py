@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from addcow_ref.constants import MAGIC
-from addcow_ref.model import HeaderV2
-from addcow_ref.validate import check_names, header_violations
+from addcow_ref.format.constants import MAGIC
+from addcow_ref.format.header import HeaderV2
+from addcow_ref.format.validate import check_names, header_violations
 
 TIB = 1 << 40
 

@@ -10,12 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from addcow_conformance.checker.cli import main as check_main
 
 from addcow_ref import open_image
-from addcow_ref.bitmap import count_ones
-from addcow_ref.model import parse_header
+from addcow_ref.format.bitmap import count_ones
+from addcow_ref.format.header import parse_header
 from bench import images
-from conformance.checker.cli import main as check_main
 
 
 def _bitmap(img: Path) -> bytes:

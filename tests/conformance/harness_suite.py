@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from addcow_ref.constants import MAGIC
-from addcow_ref.model import HeaderV2
+from addcow_ref.format.constants import MAGIC
+from addcow_ref.format.header import HeaderV2
 
 CLUSTER = 512
 SIZE = 2048

@@ -1,7 +1,8 @@
 """Build valid add-cow image sets in a directory and break them one field at a time.
 
-Headers come from ``addcow_ref.model.HeaderV2(...).build()`` and field mutations address fields
-by NAME through ``addcow_ref.layout``, so no offset or width is written down here: the tests
+Headers come from ``addcow_ref.format.header.HeaderV2(...).build()`` and field mutations address
+fields
+by NAME through ``addcow_ref.format.layout``, so no offset or width is written down here: the tests
 stay right when the schema changes. The vector generator may reuse these helpers.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from construct import Struct
 
-from addcow_ref.constants import (
+from addcow_ref.format.constants import (
     DEFAULT_BITMAP_OFFSET,
     HEADER_LENGTH_V1,
     HEADER_LENGTH_V2,
@@ -23,9 +24,9 @@ from addcow_ref.constants import (
     VERSION_1,
     VERSION_2,
 )
-from addcow_ref.layout import field_info, field_table
-from addcow_ref.model import HeaderV1, HeaderV2, bitmap_length_for
-from addcow_ref.schema import HEADER_V1, HEADER_V2
+from addcow_ref.format.header import HeaderV1, HeaderV2, bitmap_length_for
+from addcow_ref.format.layout import field_info, field_table
+from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 
 __all__ = [
     "CLUSTER_BITS",

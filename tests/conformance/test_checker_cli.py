@@ -14,15 +14,15 @@ from typing import Any
 
 import jsonschema
 import pytest
+from addcow_conformance.checker.cli import cli, main
 from click.testing import CliRunner
-
-from conformance.checker.cli import cli, main
 
 from .images import pristine_v1, pristine_v2, set_field
 
 
 def schema() -> dict[str, Any]:
-    text = resources.files("conformance").joinpath("schemas/check-report.schema.json").read_text(
+    schemas = resources.files("addcow_conformance").joinpath("schemas")
+    text = schemas.joinpath("check-report.schema.json").read_text(
         encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
@@ -234,7 +234,7 @@ def test_unusable_paths_exit_1_with_a_message(kind: str, tmp_path: Path) -> None
         pristine_v2(tmp_path, stem="x")
         path.chmod(0)
     # A subprocess with a timeout: a checker that blocked opening the FIFO would hang here.
-    proc = subprocess.run([sys.executable, "-m", "conformance.checker.cli", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "addcow_conformance.checker.cli", str(path)],
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout == ""
@@ -272,7 +272,7 @@ def _worker_dies(path: str, options: object) -> object:
 def test_a_dead_worker_means_could_not_check(good: Path, warned: Path,
                                               monkeypatch: pytest.MonkeyPatch,
                                               capfd: pytest.CaptureFixture[str]) -> None:
-    import conformance.checker.cli as cli_module
+    import addcow_conformance.checker.cli as cli_module
 
     monkeypatch.setattr(cli_module, "check_path", _worker_dies)
     code, out, err = run(["--jobs", "2", str(good), str(warned)], capfd)

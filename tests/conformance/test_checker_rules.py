@@ -13,13 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from addcow_conformance.checker import CheckOptions, check_file
+from addcow_conformance.checker.context import CheckContext
+from addcow_conformance.checker.engine import registry, rules_not_for_checker
+from addcow_conformance.checker.findings import Finding
 
-from addcow_ref.constants import MAX_CHAIN_DEPTH
-from addcow_ref.rules import all_rules, get_rule, rule_url
-from conformance.checker import CheckOptions, check_file
-from conformance.checker.context import CheckContext
-from conformance.checker.engine import registry, rules_not_for_checker
-from conformance.checker.findings import Finding
+from addcow_ref.format.constants import MAX_CHAIN_DEPTH
+from addcow_ref.format.rules import all_rules, get_rule, rule_url
 
 from .images import (
     HALF_BITMAP,
@@ -362,7 +362,7 @@ def test_v1_virtual_size_comes_from_the_image_file(tmp_path: Path) -> None:
 
 def test_a_check_that_raises_becomes_an_internal_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from conformance.checker import engine
+    from addcow_conformance.checker import engine
 
     def boom(ctx: CheckContext) -> list[Finding]:
         raise ZeroDivisionError("kaboom")
@@ -378,7 +378,7 @@ def test_a_check_that_raises_becomes_an_internal_error(
 
 
 def test_registering_a_check_for_an_unknown_rule_fails() -> None:
-    from conformance.checker.engine import check
+    from addcow_conformance.checker.engine import check
 
     with pytest.raises(ValueError, match="no such rule"):
         check("HDR-NO-SUCH-RULE")

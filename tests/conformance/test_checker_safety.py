@@ -8,9 +8,9 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from addcow_conformance.checker import CheckOptions, Report, check_file
 
-from addcow_ref.rules import all_rules
-from conformance.checker import CheckOptions, Report, check_file
+from addcow_ref.format.rules import all_rules
 
 from .images import build_v2, patch_bytes, pristine_v2, set_field, v2_header
 

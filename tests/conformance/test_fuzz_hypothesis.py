@@ -1,6 +1,6 @@
 """Property: whatever happens to a valid image (bit flips, truncation, any value in any field,
 bytes appended), the checker returns a report with a checked verdict, never raises, and its
-JSON validates. Field-targeted values come from the field widths in ``addcow_ref.layout``."""
+JSON validates. Field-targeted values come from the field widths in ``addcow_ref.format.layout``."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from addcow_conformance.checker import Report, check_file
+from addcow_conformance.checker.report import json_document
 from hypothesis import given
 from hypothesis import strategies as st
 
-from addcow_ref.layout import field_table
-from addcow_ref.rules import all_rules
-from addcow_ref.schema import HEADER_V1, HEADER_V2
-from conformance.checker import Report, check_file
-from conformance.checker.report import json_document
+from addcow_ref.format.layout import field_table
+from addcow_ref.format.rules import all_rules
+from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 
 from .images import encode_field, patch_bytes, pristine_v1, pristine_v2
 
-SCHEMA = json.loads(resources.files("conformance").joinpath(
+SCHEMA = json.loads(resources.files("addcow_conformance").joinpath(
     "schemas/check-report.schema.json").read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
@@ -137,7 +137,7 @@ def test_arbitrary_bytes_always_get_a_checked_verdict(data: bytes) -> None:
 
 
 def test_atheris_target_accepts_its_seeds_and_garbage(tmp_path: Path) -> None:
-    from conformance import fuzz
+    from addcow_conformance import fuzz
 
     fuzz.seed_corpus(tmp_path)
     seeds = sorted(tmp_path.iterdir())

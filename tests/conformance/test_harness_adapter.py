@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from conformance.adapters.reference import ReferenceAdapter
-from conformance.mutants import main as mutant_main
+from addcow_conformance.adapters.reference import ReferenceAdapter
+from addcow_conformance.mutants import main as mutant_main
 
 from . import harness_suite
 

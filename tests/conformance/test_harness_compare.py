@@ -6,17 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conformance.harness.compare import (
+from addcow_conformance.harness.compare import (
     REQUIRED_INFO,
     compare_info,
     compare_map,
     first_difference,
     normalize_int,
 )
-from conformance.harness.known_failures import KnownFailuresError, load_known_failures
-from conformance.harness.manifest import ManifestError, load_manifest, verify_sums
-from conformance.harness.outcomes import worst
+from addcow_conformance.harness.known_failures import KnownFailuresError, load_known_failures
+from addcow_conformance.harness.manifest import ManifestError, load_manifest, verify_sums
+from addcow_conformance.harness.outcomes import worst
 
 from . import harness_suite
 

@@ -11,20 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from addcow_ref.rules import rule_url
-from conformance.harness.cli import main
-from conformance.harness.impl import parse_impl
-from conformance.harness.manifest import load_manifest
-from conformance.harness.matrix import (
+from addcow_conformance.harness.cli import main
+from addcow_conformance.harness.impl import parse_impl
+from addcow_conformance.harness.manifest import load_manifest
+from addcow_conformance.harness.matrix import (
     NOT_RUN,
     MatrixError,
     load_results,
     render_matrix,
     vector_anchor,
 )
-from conformance.harness.report import to_json
-from conformance.harness.runner import Runner, RunOptions
+from addcow_conformance.harness.report import to_json
+from addcow_conformance.harness.runner import Runner, RunOptions
+
+from addcow_ref.format.rules import rule_url
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors"
@@ -40,9 +40,9 @@ CHOSEN = (
     "read/backing-ends-mid-cluster",
 )
 IMPLS = {
-    "reference": "python:conformance.adapters.reference:main",
-    "bit-order": "python:conformance.mutants:main bit-order-reversed",
-    "nul-names": "python:conformance.mutants:main names-nul-terminated",
+    "reference": "python:addcow_conformance.adapters.reference:main",
+    "bit-order": "python:addcow_conformance.mutants:main bit-order-reversed",
+    "nul-names": "python:addcow_conformance.mutants:main names-nul-terminated",
 }
 
 pytestmark = pytest.mark.skipif(

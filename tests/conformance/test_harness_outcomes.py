@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conformance.adapters.reference import ReferenceAdapter
-from conformance.harness.impl import ForkImpl, Impl, ProcessImpl
-from conformance.harness.known_failures import KnownFailure, KnownFailures
-from conformance.harness.manifest import load_manifest
-from conformance.harness.runner import Runner, RunOptions, RunResult
+from addcow_conformance.adapters.reference import ReferenceAdapter
+from addcow_conformance.harness.impl import ForkImpl, Impl, ProcessImpl
+from addcow_conformance.harness.known_failures import KnownFailure, KnownFailures
+from addcow_conformance.harness.manifest import load_manifest
+from addcow_conformance.harness.runner import Runner, RunOptions, RunResult
 
 from . import harness_suite
 
@@ -80,7 +79,8 @@ def test_reference_adapter_passes_the_tiny_suite(tmp_path: Path) -> None:
 
 
 def test_reference_adapter_as_a_subprocess(tmp_path: Path) -> None:
-    impl = ProcessImpl("addcow-impl", [sys.executable, "-m", "conformance.adapters.reference"])
+    impl = ProcessImpl("addcow-impl",
+                       [sys.executable, "-m", "addcow_conformance.adapters.reference"])
     result = run(tmp_path, impl, jobs=2)
     assert set(result.vector_outcomes.values()) == {"pass"}
     assert len(result.vector_outcomes) == 4
@@ -154,7 +154,7 @@ def test_timeout_of_a_subprocess_kills_it(tmp_path: Path) -> None:
 class WrongRule(ReferenceAdapter):
     def open(self, path: str, mode: str = "r") -> Any:
         if "magic" in path:
-            from addcow_ref.errors import FormatError
+            from addcow_ref.format.errors import FormatError
 
             raise FormatError("version is wrong", file=path, rule_id="HDR-VERSION")
         return super().open(path, mode)
@@ -168,7 +168,7 @@ def test_refusal_with_the_wrong_rule(tmp_path: Path) -> None:
     lax = run(tmp_path / "b", fork(WrongRule))
     r = only(lax, MAGIC, "info")
     assert (r.outcome, r.context["other_reason"]) == ("pass", "HDR-VERSION")
-    from conformance.harness.report import to_human
+    from addcow_conformance.harness.report import to_human
 
     assert (
         "note: 1 refusals cited a rule other than the one the vector breaks "
@@ -239,7 +239,7 @@ def test_undeclared_capability_skips_and_policy_refuse_requires_refusal(tmp_path
 class RefusesTrailing(ReferenceAdapter):
     def open(self, path: str, mode: str = "r") -> Any:
         if Path(path).stat().st_size > 4097:
-            from addcow_ref.errors import FormatError
+            from addcow_ref.format.errors import FormatError
 
             raise FormatError("trailing bytes", file=path, rule_id="BMP-TRAILING")
         return super().open(path, mode)
@@ -415,14 +415,14 @@ def test_synth_zero_files_are_created_sparse_in_the_scratch_copy(tmp_path: Path)
 def test_reads_are_hashed_while_streaming_and_only_a_prefix_is_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    from conformance.harness import impl as impl_module
+    from addcow_conformance.harness import impl as impl_module
 
     monkeypatch.setattr(impl_module, "KEEP_STDOUT", 1000)
     root = harness_suite.build_suite(tmp_path / "suite")
     image = root / READ / "image.add-cow"
     adapter = (
         fork(ReferenceAdapter) if kind == "fork"
-        else ProcessImpl("ref", [sys.executable, "-m", "conformance.adapters.reference"])
+        else ProcessImpl("ref", [sys.executable, "-m", "addcow_conformance.adapters.reference"])
     )
     out = tmp_path / "read.out"
     r = adapter.call(["read", str(image), "0", "2048"], cwd=tmp_path, stdout_path=out, timeout=30)

@@ -10,18 +10,18 @@ from typing import Any
 
 import jsonschema
 import pytest
+from addcow_conformance.adapters.reference import ReferenceAdapter
+from addcow_conformance.harness.cli import main, select
+from addcow_conformance.harness.impl import ForkImpl
+from addcow_conformance.harness.manifest import load_manifest
+from addcow_conformance.harness.report import results_schema, to_human, to_json, to_junit
+from addcow_conformance.harness.runner import Runner, RunOptions, RunResult
 
-from addcow_ref.rules import rule_url
-from conformance.adapters.reference import ReferenceAdapter
-from conformance.harness.cli import main, select
-from conformance.harness.impl import ForkImpl
-from conformance.harness.manifest import load_manifest
-from conformance.harness.report import results_schema, to_human, to_json, to_junit
-from conformance.harness.runner import Runner, RunOptions, RunResult
+from addcow_ref.format.rules import rule_url
 
 from . import harness_suite
 
-REF = "python:conformance.adapters.reference:main"
+REF = "python:addcow_conformance.adapters.reference:main"
 
 
 class WrongBytes(ReferenceAdapter):
@@ -205,7 +205,7 @@ def test_subprocess_impl_runs_without_a_shell(
     script.write_text(
         "import json, sys\n"
         f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
-        "from conformance.adapters.reference import main\n"
+        "from addcow_conformance.adapters.reference import main\n"
         "sys.exit(main(sys.argv[2:]))\n"
     )
     impl = f"{sys.executable} {script} '$HOME;|'"

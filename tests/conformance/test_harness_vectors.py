@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conformance.harness.cli import main
-from conformance.harness.impl import parse_impl
-from conformance.harness.manifest import load_manifest
-from conformance.harness.outcomes import UNEXPECTED
-from conformance.harness.report import results_schema
-from conformance.harness.runner import Runner, RunOptions, RunResult
-from conformance.mutants import MUTANTS
+from addcow_conformance.harness.cli import main
+from addcow_conformance.harness.impl import parse_impl
+from addcow_conformance.harness.manifest import load_manifest
+from addcow_conformance.harness.outcomes import UNEXPECTED
+from addcow_conformance.harness.report import results_schema
+from addcow_conformance.harness.runner import Runner, RunOptions, RunResult
+from addcow_conformance.mutants import MUTANTS
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors"
@@ -46,7 +45,8 @@ pytestmark = pytest.mark.skipif(
 def reference_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("ref") / "results.json"
     status = main([
-        "run", "--impl", "python:conformance.adapters.reference:main", "--vectors", str(VECTORS),
+        "run", "--impl", "python:addcow_conformance.adapters.reference:main",
+        "--vectors", str(VECTORS),
         "--check-refusal-reason", "--report-json", str(out), "--output", "json",
     ])
     doc: dict[str, Any] = json.loads(out.read_text("utf-8"))
@@ -97,7 +97,7 @@ def _passing_for_reference(reference_run: dict[str, Any]) -> set[str]:
 
 
 def _run_mutant(name: str, vectors: list[Any], work: Path) -> RunResult:
-    impl = parse_impl(f"python:conformance.mutants:main {name}")
+    impl = parse_impl(f"python:addcow_conformance.mutants:main {name}")
     manifest = load_manifest(VECTORS)
     options = RunOptions(check_refusal_reason=True, exitfirst=True, work_dir=work)
     return Runner(impl, manifest, VECTORS, options).run(vectors)
@@ -121,7 +121,7 @@ def test_every_mutant_fails_at_least_one_vector(
 
 
 def test_mutants_name_a_rule_of_the_registry() -> None:
-    from addcow_ref.rules import all_rules
+    from addcow_ref.format.rules import all_rules
 
     assert len(MUTANTS) >= 10
     for name, cls in MUTANTS.items():

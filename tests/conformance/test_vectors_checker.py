@@ -16,7 +16,7 @@ import pytest
 
 from .vectors_support import materialize, vectors
 
-checker = pytest.importorskip("conformance.checker", reason="the checker is not built yet")
+checker = pytest.importorskip("addcow_conformance.checker", reason="the checker is not built yet")
 
 #: Disagreements where the spec sides with the vector; each xfail is strict, so a fix is noticed.
 CHECKER_BUGS: dict[str, str] = {}

@@ -7,11 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from conformance.vectors.cli import main_group
-from conformance.vectors.core import Vector
-from conformance.vectors.history import (
+from addcow_conformance.vectors.cli import main_group
+from addcow_conformance.vectors.core import Vector
+from addcow_conformance.vectors.history import (
     HistoryError,
     SuiteVersion,
     check_current,
@@ -22,7 +20,8 @@ from conformance.vectors.history import (
     render_changelog,
     retired_ids,
 )
-from conformance.vectors.manifest import all_vectors, build_manifest, vector_digests
+from addcow_conformance.vectors.manifest import all_vectors, build_manifest, vector_digests
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,16 +118,17 @@ def test_history_must_be_ordered() -> None:
 
 
 def test_record_version_cli_refuses_a_version_that_is_not_a_bump() -> None:
-    before = (ROOT / "conformance" / "vectors" / "history.json").read_bytes()
+    history = ROOT / "conformance" / "addcow_conformance" / "vectors" / "history.json"
+    before = history.read_bytes()
     result = CliRunner().invoke(main_group, ["record-version", "1.0.0"])
     assert result.exit_code == 1
     assert "not after the latest recorded version 1.0.0" in result.output
-    assert (ROOT / "conformance" / "vectors" / "history.json").read_bytes() == before
+    assert history.read_bytes() == before
 
 
 def test_generate_refuses_before_touching_the_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import conformance.vectors.manifest as manifest_module
+    import addcow_conformance.vectors.manifest as manifest_module
 
     recorded = load_history()[-1]
     victim = sorted(recorded.vectors)[0]

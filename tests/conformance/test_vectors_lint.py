@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from addcow_ref.rules import all_rules
+from addcow_ref.format.rules import all_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors"

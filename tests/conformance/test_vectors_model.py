@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hypothesis.strategies as st
 import pytest
+from addcow_conformance.vectors.builder import AddCow, V1File, set_field
+from addcow_conformance.vectors.common import pattern
+from addcow_conformance.vectors.model import Disk, bitmap_bytes, extents
 from hypothesis import given
 
-from addcow_ref.layout import FieldInfo, field_table
-from addcow_ref.model import parse_header, parse_header_v1
-from addcow_ref.schema import HEADER_V2
-from conformance.vectors.builder import AddCow, V1File, set_field
-from conformance.vectors.common import pattern
-from conformance.vectors.model import Disk, bitmap_bytes, extents
+from addcow_ref.format.header import parse_header, parse_header_v1
+from addcow_ref.format.layout import FieldInfo, field_table
+from addcow_ref.format.schema import HEADER_V2
 
 
 def test_bitmap_bytes_is_lsb_first() -> None:
@@ -112,28 +112,30 @@ def test_generator_never_imports_the_reference_implementation() -> None:
     import ast
     from pathlib import Path
 
-    allowed = {"addcow_ref", "addcow_ref.constants", "addcow_ref.layout", "addcow_ref.model",
-               "addcow_ref.schema", "addcow_ref.rules"}
-    pkg = Path(__file__).resolve().parents[2] / "conformance" / "vectors"
+    allowed = {"addcow_ref", "addcow_ref.format.constants", "addcow_ref.format.layout",
+               "addcow_ref.format.header",
+               "addcow_ref.format.schema", "addcow_ref.format.rules"}
+    pkg = Path(__file__).resolve().parents[2] / "conformance" / "addcow_conformance" / "vectors"
     used: dict[str, set[str]] = {}
     for path in sorted(pkg.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
-                if name.startswith(("addcow_ref", "conformance.")):
+                if name.startswith(("addcow_ref", "addcow_conformance.")):
                     used.setdefault(name, set()).add(path.name)
-    assert "addcow_ref.model" in used
+    assert "addcow_ref.format.header" in used
     bad = {n: sorted(files) for n, files in used.items()
            if n.startswith("addcow_ref") and n not in allowed}
     assert not bad, bad
     assert not [n for n in used if n.startswith("conformance.")
-                and not n.startswith("conformance.vectors")]
+                and not n.startswith("addcow_conformance.vectors")]
 
 
 def test_twins_differ_from_their_base_only_in_the_rewritten_fields() -> None:
-    from addcow_ref.layout import field_info
-    from conformance.vectors.manifest import all_vectors
+    from addcow_conformance.vectors.manifest import all_vectors
+
+    from addcow_ref.format.layout import field_info
 
     vs = {v.id: v for v in all_vectors()}
     twins = [v for v in vs.values() if v.twin_of]

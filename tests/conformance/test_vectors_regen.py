@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conformance.vectors.coverage import render_coverage
-from conformance.vectors.manifest import GENERATED_TOP, generate
+from addcow_conformance.vectors.coverage import render_coverage
+from addcow_conformance.vectors.manifest import GENERATED_TOP, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors"

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import addcow_ref
-from addcow_ref.constants import MAGIC, V1_NAME_FIELD_LENGTH, VERSION_1
-from addcow_ref.schema import HEADER_V1
+from addcow_ref.format.constants import MAGIC, V1_NAME_FIELD_LENGTH, VERSION_1
+from addcow_ref.format.schema import HEADER_V1
 
 from .tools import Oracle, sector_pattern
 

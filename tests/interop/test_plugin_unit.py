@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import addcow_ref
-from addcow_ref import nbdplugin, serve
-from addcow_ref.errors import ReadOnlyError
+from addcow_ref.cli import nbdplugin, serve
+from addcow_ref.format.errors import ReadOnlyError
 
 from . import images
 

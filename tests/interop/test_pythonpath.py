@@ -1,5 +1,5 @@
 """How the plugin's code becomes importable in nbdkit's interpreter (Debian's system python),
-which is not the interpreter the package is installed in (see ``addcow_ref.serve``)."""
+which is not the interpreter the package is installed in (see ``addcow_ref.cli.serve``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import addcow_ref
-from addcow_ref import serve
+from addcow_ref.cli import serve
 
 from . import tools
 
@@ -36,7 +36,7 @@ def test_environment_keeps_an_existing_pythonpath() -> None:
 
 
 def test_plugin_path_is_the_installed_module() -> None:
-    from addcow_ref import nbdplugin
+    from addcow_ref.cli import nbdplugin
 
     assert serve.plugin_path() == Path(nbdplugin.__file__).resolve()
 

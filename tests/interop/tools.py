@@ -148,7 +148,7 @@ def assert_conforming(path: Path) -> None:
     finds nothing wrong with the image."""
     beside = Path(sys.executable).parent / "addcow-check"
     exe = str(beside) if beside.exists() else shutil.which("addcow-check")
-    argv = [exe] if exe else [sys.executable, "-m", "conformance.checker.cli"]
+    argv = [exe] if exe else [sys.executable, "-m", "addcow_conformance.checker.cli"]
     proc = run([*argv, str(path)], ok=(0, 1, 2, 3))
     assert proc.returncode == 0, f"addcow-check {path}: {proc.stdout}{proc.stderr}"
 

@@ -1,0 +1,264 @@
+"""``addcow-impl``: the reference implementation behind the harness's adapter interface.
+
+This is the adapter CI runs over ``vectors/`` (it must pass everything), and the base class every
+mutant in ``addcow_conformance.mutants`` bends. Each step an implementation could get wrong is a
+method,
+so a mutant overrides one method and nothing else. The adapter only reports raw behaviour
+(bytes, JSON, exit status); the harness does the comparing.
+
+Interface (docs/guides/test-your-implementation.rst)::
+
+    addcow-impl capabilities
+    addcow-impl info IMAGE
+    addcow-impl read IMAGE OFFSET LENGTH
+    addcow-impl map IMAGE
+    addcow-impl apply IMAGE OPS.json
+
+Exit status: 0 done; 65 the image is refused (``{"refused": true, "rule", "message"}`` on
+stdout); 69 call or operation not supported; 64 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO
+
+import addcow_ref
+from addcow_ref.format.errors import AddCowError
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_UNSUPPORTED",
+    "EXIT_USAGE",
+    "ReferenceAdapter",
+    "Unsupported",
+    "UsageError",
+    "main",
+]
+
+EXIT_OK = 0
+EXIT_USAGE = 64
+EXIT_REFUSED = 65
+EXIT_UNSUPPORTED = 69
+
+_CHUNK = 1 << 20
+
+USAGE = """usage: addcow-impl capabilities
+       addcow-impl info IMAGE
+       addcow-impl read IMAGE OFFSET LENGTH
+       addcow-impl map IMAGE
+       addcow-impl apply IMAGE OPS.json"""
+
+
+class UsageError(Exception):
+    """The adapter was called with arguments the interface does not allow."""
+
+
+class Unsupported(Exception):
+    """A call or an operation this adapter does not implement (exit 69)."""
+
+
+def _open_image(path: str, mode: str) -> Any:
+    opener: Callable[..., Any] | None = getattr(addcow_ref, "open_image", None)
+    if opener is None:  # pragma: no cover - until the public API re-exports it
+        from addcow_ref.engine import image
+
+        opener = image.open_image
+    return opener(path, mode)
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise UsageError(f"{what} must be a decimal integer, not {text!r}") from None
+    if value < 0:
+        raise UsageError(f"{what} must not be negative")
+    return value
+
+
+def _merge(extents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The interface merges adjacent runs of equal allocation; the library also splits by depth."""
+    out: list[dict[str, Any]] = []
+    for e in extents:
+        if out and out[-1]["allocated"] == e["allocated"] and (
+            out[-1]["start"] + out[-1]["length"] == e["start"]
+        ):
+            out[-1]["length"] += e["length"]
+        else:
+            out.append(dict(e))
+    return out
+
+
+class ReferenceAdapter:
+    """addcow_ref behind the adapter interface; every behaviour a mutant may bend is a method."""
+
+    name = "addcow-ref"
+    #: The rule a mutant's mistake breaks (None: the reference breaks none, we hope).
+    breaks: str | None = None
+
+    def __init__(self, stdout: BinaryIO | None = None) -> None:
+        self.out: BinaryIO = stdout if stdout is not None else sys.stdout.buffer
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def capabilities(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": addcow_ref.__version__,
+            "supports": ["info", "read", "map", "apply", "apply:write", "apply:resize",
+                         "apply:flush"],
+            "features": ["v1", "backing-chain", "big-int"],
+            # What the reference does with each `acceptable` flag of the manifest.
+            "policies": {
+                "trailing-data": "accept",
+                "unknown-compatible-bit": "accept",
+                "unknown-autoclear-bit": "accept",
+                "unknown-backing-format": "refuse",
+            },
+        }
+
+    def open(self, path: str, mode: str = "r") -> Any:
+        return _open_image(path, mode)
+
+    def info(self, image: Any) -> dict[str, Any]:
+        result: dict[str, Any] = image.info()
+        return result
+
+    def read(self, image: Any, offset: int, length: int) -> bytes:
+        data: bytes = image.read(offset, length)
+        return data
+
+    def extents(self, image: Any) -> list[dict[str, Any]]:
+        return [
+            {"start": int(e.start), "length": int(e.length), "allocated": bool(e.allocated)}
+            for e in image.map()
+        ]
+
+    def write(self, image: Any, offset: int, data: bytes) -> None:
+        image.write(offset, data)
+
+    def resize(self, image: Any, size: int) -> None:
+        image.resize(size)
+
+    def flush(self, image: Any) -> None:
+        image.flush()
+
+    # -- commands -------------------------------------------------------------------------
+
+    def emit_json(self, value: Any) -> None:
+        self.out.write(json.dumps(value, sort_keys=True).encode() + b"\n")
+
+    def cmd_capabilities(self) -> int:
+        self.emit_json(self.capabilities())
+        return EXIT_OK
+
+    def cmd_info(self, path: str) -> int:
+        with self.open(path) as image:
+            self.emit_json(self.info(image))
+        return EXIT_OK
+
+    def cmd_read(self, path: str, offset: int, length: int) -> int:
+        with self.open(path) as image:
+            if offset + length > image.virtual_size:
+                raise UsageError(
+                    f"read [{offset}, {offset + length}) is past the disk end {image.virtual_size}"
+                )
+            done = 0
+            while done < length:
+                n = min(_CHUNK, length - done)
+                self.out.write(self.read(image, offset + done, n))
+                done += n
+        return EXIT_OK
+
+    def cmd_map(self, path: str) -> int:
+        with self.open(path) as image:
+            self.emit_json(_merge(self.extents(image)))
+        return EXIT_OK
+
+    def load_ops(self, ops_path: str) -> list[dict[str, Any]]:
+        try:
+            with open(ops_path, encoding="utf-8") as f:
+                ops = json.load(f)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{ops_path}: cannot read the operation list ({e})") from None
+        if not isinstance(ops, list) or not all(isinstance(o, dict) for o in ops):
+            raise UsageError(f"{ops_path}: not a JSON list of operation objects")
+        return ops
+
+    def apply_op(self, image: Any, op: dict[str, Any]) -> None:
+        kind = op.get("op")
+        if kind not in ("write", "resize", "flush"):
+            raise Unsupported(f"operation {kind!r} is not supported")
+        try:
+            if kind == "write":
+                offset = int(op["offset"])
+                if "data_hex" in op:
+                    data = bytes.fromhex(op["data_hex"])
+                else:
+                    data = bytes([int(op["pattern"])]) * int(op["length"])
+            elif kind == "resize":
+                size = int(op["size"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise UsageError(f"malformed operation {op!r} ({e!r})") from None
+        if kind == "write":
+            self.write(image, offset, data)
+        elif kind == "resize":
+            self.resize(image, size)
+        else:
+            self.flush(image)
+
+    def cmd_apply(self, path: str, ops_path: str) -> int:
+        ops = self.load_ops(ops_path)
+        with self.open(path, "r+") as image:
+            for op in ops:
+                self.apply_op(image, op)
+            self.flush(image)
+        return EXIT_OK
+
+    def dispatch(self, argv: Sequence[str]) -> int:
+        if not argv:
+            raise UsageError("no command")
+        cmd, args = argv[0], list(argv[1:])
+        arity = {"capabilities": 0, "info": 1, "read": 3, "map": 1, "apply": 2}
+        if cmd not in arity:
+            raise Unsupported(f"command {cmd!r} is not supported")
+        if len(args) != arity[cmd]:
+            raise UsageError(f"{cmd}: expected {arity[cmd]} arguments, got {len(args)}")
+        if cmd == "capabilities":
+            return self.cmd_capabilities()
+        if cmd == "info":
+            return self.cmd_info(args[0])
+        if cmd == "read":
+            return self.cmd_read(args[0], _int(args[1], "OFFSET"), _int(args[2], "LENGTH"))
+        if cmd == "map":
+            return self.cmd_map(args[0])
+        return self.cmd_apply(args[0], args[1])
+
+    def run(self, argv: Sequence[str]) -> int:
+        """Run one call; every outcome is an exit status, never a traceback."""
+        try:
+            return self.dispatch(argv)
+        except AddCowError as e:
+            self.emit_json({"refused": True, "rule": e.rule_id, "message": str(e)})
+            print(f"{self.name}: refused: {e}", file=sys.stderr)
+            return EXIT_REFUSED
+        except Unsupported as e:
+            print(f"{self.name}: {e}", file=sys.stderr)
+            return EXIT_UNSUPPORTED
+        except UsageError as e:
+            print(f"{self.name}: {e}\n{USAGE}", file=sys.stderr)
+            return EXIT_USAGE
+        finally:
+            self.out.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return ReferenceAdapter().run(list(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

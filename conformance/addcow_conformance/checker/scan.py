@@ -1,0 +1,149 @@
+"""One streamed pass over the COW bitmap, in fixed-size chunks, on whole words.
+
+BMP-PADDING, FEAT-ALL-ALLOCATED and BACK-EXISTS all need facts about the bitmap (the padding
+bits, whether any cluster bit is 0, the allocated count); a 1 TiB image at 64 KiB clusters has a
+2 MiB bitmap and a hostile header can claim far more, so the pass reads at most one chunk at a
+time and only the bytes the file really holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import sys
+from collections.abc import Iterator
+
+from addcow_conformance.checker.context import CheckContext, NotApplicableError
+from addcow_ref.format.bitmap import count_ones, find_bit, padding_mask
+
+__all__ = ["BitmapGeometry", "BitmapScan", "bitmap_geometry", "bitmap_scan", "next_data"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BitmapGeometry:
+    offset: int
+    cluster_count: int
+    length: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BitmapScan:
+    geometry: BitmapGeometry
+    #: Bitmap bytes present in the file (fewer than ``geometry.length`` when truncated).
+    available: int
+    #: 1 bits among the cluster bits present.
+    ones: int
+    #: Cluster bits present in the file.
+    clusters_seen: int
+    #: Index of the first cluster whose bit is 0, if any among those present.
+    first_zero: int | None
+    #: The padding bits of the last byte that are set (None when that byte is missing).
+    padding_set: int | None
+
+    @property
+    def complete(self) -> bool:
+        return self.available == self.geometry.length
+
+    @property
+    def zeros(self) -> int:
+        return self.clusters_seen - self.ones
+
+
+def bitmap_geometry(ctx: CheckContext) -> BitmapGeometry:
+    """Where the bitmap is and how long the spec says it is; NotApplicableError when the header
+    leaves that undefined (a cluster_bits or virtual_size out of range, a v1 image file we may
+    not or cannot open)."""
+    from addcow_conformance.checker.checks.legacy import sized_v1_header
+
+    header = ctx.header
+    if header is None:
+        raise NotApplicableError(ctx.no_header_reason)
+    if not ctx.layout_known:
+        raise NotApplicableError(f"version {ctx.version} has an unknown layout")
+    if ctx.version == 1:
+        header = sized_v1_header(ctx)
+    elif not ctx.geometry_valid():
+        raise NotApplicableError("cluster_bits or virtual_size is out of range, so the bitmap "
+                                 "size is undefined")
+    return BitmapGeometry(int(header.bitmap_offset), header.cluster_count, header.bitmap_length)
+
+
+def next_data(fd: int, pos: int, end: int) -> int:
+    """Where data resumes at or after ``pos`` (``end`` if nowhere before it); ``pos`` itself
+    when the file system cannot tell (then everything is read)."""
+    try:
+        return min(os.lseek(fd, pos, os.SEEK_DATA), end)
+    except OSError as e:
+        return end if e.errno == errno.ENXIO else pos
+
+
+def _chunks(ctx: CheckContext, start: int, length: int) -> Iterator[tuple[bytes | None, int]]:
+    """``(data, n)`` for each chunk of ``[start, start + length)``; ``data`` is None for a hole
+    of ``n`` zero bytes, skipped unread: a sparse file that really holds a terabyte-sized
+    bitmap costs one ``lseek`` per hole, not terabytes of reads."""
+    chunk = ctx.options.chunk_size
+    done = 0
+    bar = None
+    if ctx.options.progress and ctx.depth == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=length, unit="B", unit_scale=True, desc="bitmap", file=sys.stderr,
+                   leave=False)
+    try:
+        while done < length:
+            pos = start + done
+            data_at = next_data(ctx.fd, pos, start + length)
+            if data_at > pos:
+                yield None, data_at - pos
+                n = data_at - pos
+            else:
+                data = ctx.read_at(pos, min(chunk, length - done))
+                if not data:
+                    return
+                yield data, len(data)
+                n = len(data)
+            done += n
+            if bar is not None:
+                bar.update(n)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _scan(ctx: CheckContext) -> BitmapScan:
+    geo = bitmap_geometry(ctx)
+    in_file = max(0, min(geo.length, ctx.file_size - geo.offset))
+    ones = 0
+    first_zero: int | None = None
+    pos = 0  # byte position inside the bitmap
+    last = 0
+    all_ones = b""
+    for data, n in _chunks(ctx, geo.offset, in_file):
+        bits = min(n * 8, geo.cluster_count - pos * 8)
+        if data is None:  # a hole: n zero bytes
+            if first_zero is None and bits > 0:
+                first_zero = pos * 8
+            last = 0
+        else:
+            ones += count_ones(data)
+            if first_zero is None:
+                if len(all_ones) != n:
+                    all_ones = b"\xff" * n
+                if data != all_ones:
+                    at = find_bit(data, 0, bits, False)
+                    if at < bits:
+                        first_zero = pos * 8 + at
+            last = data[-1]
+        pos += n
+    padding_set: int | None = None
+    if pos == geo.length and geo.length:
+        padding_set = last & padding_mask(geo.cluster_count)
+        ones -= padding_set.bit_count()
+    clusters_seen = min(pos * 8, geo.cluster_count)
+    return BitmapScan(geo, pos, ones, clusters_seen, first_zero, padding_set)
+
+
+def bitmap_scan(ctx: CheckContext) -> BitmapScan:
+    """The memoised scan of this image's bitmap."""
+    return ctx.memo("bitmap_scan", lambda: _scan(ctx))

@@ -1,0 +1,142 @@
+"""Backing chain vectors: add-cow backing files, missing backing files, loops and depth."""
+
+from __future__ import annotations
+
+from addcow_conformance.vectors.builder import AddCow, field_offset
+from addcow_conformance.vectors.common import pattern, producer, read_vector, refusal_vector
+from addcow_conformance.vectors.core import File, Vector, finding, info_v2, read_expect
+from addcow_conformance.vectors.model import Disk
+
+CS_BITS = 12
+CS = 1 << CS_BITS
+BNO = field_offset("backing_name_offset")
+
+
+def _layer(a: AddCow, image: bytes, below: bytes | None) -> Disk:
+    return Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), below)
+
+
+def _chain_vector(vid: str, description: str, top_vs: int, mid_vs: int, base_len: int,
+                  top_bits: set[int], mid_bits: set[int], exercises: list[str],
+                  mid_cluster_bits: int = CS_BITS) -> Vector:
+    base = pattern(f"{vid}:base", base_len)
+    mid = AddCow(virtual_size=mid_vs, cluster_bits=mid_cluster_bits, image_name=b"mid.raw",
+                 backing_name=b"base.raw", bits=mid_bits)
+    mid_image = pattern(f"{vid}:mid", mid_vs)
+    top = AddCow(virtual_size=top_vs, cluster_bits=CS_BITS, backing_name=b"mid.add-cow",
+                 backing_format="add-cow", bits=top_bits)
+    top_image = pattern(f"{vid}:top", top_vs)
+    mid_guest = _layer(mid, mid_image, base).guest()
+    disk = _layer(top, top_image, mid_guest)
+    files = [File("add-cow", "image.add-cow", top.build()), File("image", "image.raw", top_image),
+             File("backing", "mid.add-cow", mid.build()),
+             File("backing-image", "mid.raw", mid_image), File("backing", "base.raw", base)]
+    return Vector(id=vid, description=description, kind="read", result="valid", files=files,
+                  expect=read_expect(info_v2(top), disk), findings=[], exercises=exercises,
+                  requires=["info", "read", "map", "backing-chain"])
+
+
+@producer
+def chains() -> list[Vector]:
+    return [
+        _chain_vector(
+            "chains/add-cow-backing-2-levels", "image.add-cow -> mid.add-cow (add-cow) -> "
+            "base.raw (raw): cluster 0 from the top image, cluster 1 from mid.raw, clusters 2 "
+            "and 3 from base.raw", 4 * CS, 4 * CS, 4 * CS, {0}, {1},
+            ["BACK-FORMAT", "BACK-DEPTH", "BACK-LOOP", "READ-UNALLOCATED-BACKING",
+             "READ-NO-PROBE"]),
+        _chain_vector(
+            "chains/add-cow-backing-shorter", "The add-cow backing image is 2.125 clusters long "
+            "and its raw backing 6000 bytes: the top's cluster 3 is past the backing's end and "
+            "reads as zeros", 4 * CS, 2 * CS + 512, 6000, {1}, {0},
+            ["READ-PAST-BACKING-EOF", "BACK-FORMAT"]),
+        _chain_vector(
+            "chains/mixed-cluster-sizes", "The top image has 4 KiB clusters, its add-cow backing "
+            "512-byte ones with clusters 3, 9 and 17 allocated: each layer maps with its own "
+            "cluster size", 4 * CS, 4 * CS, 4 * CS, {2}, {3, 9, 17},
+            ["READ-UNALLOCATED-BACKING", "BMP-BIT-ORDER"], mid_cluster_bits=9),
+    ]
+
+
+def _simple(tag: str, **kw: object) -> tuple[AddCow, bytes, bytes]:
+    a = AddCow(virtual_size=2 * CS, cluster_bits=CS_BITS, backing_name=b"backing.raw", bits={0})
+    for k, v in kw.items():
+        setattr(a, k, v)
+    return a, pattern(f"chains/{tag}:image", 2 * CS), pattern(f"chains/{tag}:backing", 2 * CS)
+
+
+@producer
+def broken() -> list[Vector]:
+    out = []
+    a, image, _ = _simple("missing-ok", backing_name=b"missing.raw", bits={0, 1})
+    out.append(read_vector(
+        "chains/backing-missing-all-allocated", "The backing file missing.raw does not exist, "
+        "but every bit is 1 so it is never needed", a, image, None,
+        exercises=["BACK-EXISTS", "READ-ALLOCATED"]))
+    a, image, _ = _simple("missing", backing_name=b"missing.raw")
+    out.append(refusal_vector(
+        "chains/backing-missing", "The backing file missing.raw does not exist and cluster 1 "
+        "is unallocated", [File("add-cow", "image.add-cow", a.build()),
+                           File("image", "image.raw", image)], ["BACK-EXISTS"],
+        [finding("BACK-EXISTS", offset=BNO, field="backing_name_offset")]))
+    a, image, backing = _simple("fmt", backing_format="add-cow")
+    out.append(refusal_vector(
+        "chains/backing-format-mismatch", "backing_format is add-cow but backing.raw holds raw "
+        "data", [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image),
+                 File("backing", "backing.raw", backing)], ["BACK-FORMAT"],
+        [finding("BACK-FORMAT", offset=field_offset("backing_format"), field="backing_format")],
+        requires=["backing-chain"]))
+    a, image, _ = _simple("self", backing_name=b"image.add-cow", backing_format="add-cow")
+    out.append(refusal_vector(
+        "chains/self-loop", "The image names itself as its add-cow backing file",
+        [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image)],
+        ["BACK-LOOP"], [finding("BACK-LOOP", offset=BNO, field="backing_name_offset")],
+        requires=["backing-chain"]))
+    a, image, _ = _simple("two", backing_name=b"other.add-cow", backing_format="add-cow")
+    b = AddCow(virtual_size=2 * CS, cluster_bits=CS_BITS, image_name=b"other.raw",
+               backing_name=b"image.add-cow", backing_format="add-cow", bits={1})
+    out.append(refusal_vector(
+        "chains/two-file-loop", "image.add-cow -> other.add-cow -> image.add-cow",
+        [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image),
+         File("backing", "other.add-cow", b.build()),
+         File("backing-image", "other.raw", pattern("chains/two:other", 2 * CS))],
+        ["BACK-LOOP"], [finding("BACK-LOOP", offset=BNO, field="backing_name_offset")],
+        requires=["backing-chain"]))
+    return out
+
+
+def _deep(vid: str, below: int) -> tuple[list[File], Disk, AddCow]:
+    """A top image over ``below`` add-cow layers over base.raw; every layer is 1 sector."""
+    base = pattern(f"{vid}:base", 512)
+    files: list[File] = []
+    names = [f"l{i:02d}.add-cow" for i in range(1, below + 1)]
+    for i, name in enumerate(names):
+        nxt = names[i + 1] if i + 1 < len(names) else "base.raw"
+        layer = AddCow(virtual_size=512, cluster_bits=9, image_name=name[:3].encode() + b".raw",
+                       backing_name=nxt.encode(),
+                       backing_format="add-cow" if nxt.endswith(".add-cow") else "raw")
+        files.append(File("backing", name, layer.build()))
+        files.append(File("backing-image", name[:3] + ".raw", None, 512, "zeros"))
+    files.append(File("backing", "base.raw", base))
+    top = AddCow(virtual_size=512, cluster_bits=9, backing_name=names[0].encode(),
+                 backing_format="add-cow")
+    files = [File("add-cow", "image.add-cow", top.build()),
+             File("image", "image.raw", None, 512, "zeros"), *files]
+    return files, Disk(512, 9, bytearray(512), set(), base), top
+
+
+@producer
+def depth() -> list[Vector]:
+    files, disk, top = _deep("chains/depth-64", 64)
+    out = [Vector(
+        id="chains/depth-64", description="64 add-cow files below the top image (the most "
+        "allowed), then a raw base: every read goes through all of them",
+        kind="read", result="valid", files=files, expect=read_expect(info_v2(top), disk),
+        findings=[], exercises=["BACK-DEPTH", "BACK-LOOP"],
+        requires=["info", "read", "map", "backing-chain"])]
+    files, _, _ = _deep("chains/depth-65", 65)
+    out.append(refusal_vector(
+        "chains/depth-65", "65 add-cow files below the top image: one too many", files,
+        ["BACK-DEPTH"], [finding("BACK-DEPTH", offset=BNO, field="backing_name_offset")],
+        requires=["backing-chain"]))
+    return out

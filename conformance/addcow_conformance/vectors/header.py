@@ -1,0 +1,131 @@
+"""Header vectors: one valid base image and its twins, each breaking one header field.
+
+The twins are the base file's bytes with one field rewritten through ``builder.set_field``, so a
+pair differs only in the clause under test.
+"""
+
+from __future__ import annotations
+
+from addcow_conformance.vectors.builder import AddCow, field_offset, set_field
+from addcow_conformance.vectors.common import (
+    FILE_RULES,
+    pattern,
+    producer,
+    read_vector,
+    refusal_vector,
+    twin_of,
+)
+from addcow_conformance.vectors.core import File, Vector, finding
+from addcow_ref.format.constants import MAGIC
+
+
+def base() -> tuple[AddCow, bytes, bytes]:
+    """3 clusters of 1 KiB, clusters 0 and 2 allocated, backing file shorter than the disk."""
+    a = AddCow(virtual_size=3072, cluster_bits=10, backing_name=b"backing.raw", bits={0, 2})
+    return a, pattern("header/base:image", 3072), pattern("header/base:backing", 2000)
+
+
+def _twin(vid: str, description: str, field: str, value: int | bytes, rule: str) -> Vector:
+    a, image, backing = base()
+    buf = bytearray(a.build())
+    set_field(buf, field, value)
+    files = [File("add-cow", "image.add-cow", bytes(buf)), File("image", "image.raw", image),
+             File("backing", "backing.raw", backing)]
+    v = refusal_vector(vid, description, files, [rule],
+                       [finding(rule, offset=field_offset(field), field=field)])
+    v.twin_of, v.twin_fields = "header/base", (field,)
+    return v
+
+
+@producer
+def valid() -> list[Vector]:
+    a, image, backing = base()
+    out = [read_vector(
+        "header/base", "The base image of the header twins: 1 KiB clusters, clusters 0 and 2 "
+        "allocated, backing file ends inside cluster 1", a, image, backing,
+        exercises=[*FILE_RULES, "BMP-BIT-ORDER", "READ-ALLOCATED", "READ-UNALLOCATED-BACKING",
+                   "READ-PAST-BACKING-EOF", "READ-NAME-RELATIVE", "READ-NO-PROBE"])]
+    ext = pattern("header/extension:ext", 128 - 16)
+    a2 = AddCow(virtual_size=3072, cluster_bits=10, backing_name=b"backing.raw", bits={0, 2},
+                header_length=256, extension=b"\x00" * 16 + ext)
+    out.append(read_vector(
+        "header/unknown-extension-bytes", "header_length is 256: bytes 128..255 hold unknown "
+        "non-zero extension fields that a reader must skip; names start at 256",
+        a2, image, backing,
+        exercises=["READ-HEADER-EXTENSION", "HDR-LENGTH-MIN", "HDR-LENGTH-BOUND"]))
+    name = b"image.raw"
+    a3 = AddCow(virtual_size=3072, cluster_bits=10, bits={0, 1, 2},
+                header_length=4096 - len(name), image_name=name)
+    out.append(read_vector(
+        "header/header-length-fills-area", "header_length is 4087: the name area holds exactly "
+        "the 9-byte image name and ends at bitmap_offset", a3, image, None,
+        exercises=["READ-HEADER-EXTENSION", "HDR-LENGTH-BOUND", "NAME-BOUNDS"]))
+    return out
+
+
+@producer
+def twins() -> list[Vector]:
+    out = [
+        _twin("header/magic-last-byte-fe", "Magic ends in 0xfe instead of 0xff; everything "
+              "else valid", "magic", MAGIC[:7] + b"\xfe", "HDR-MAGIC"),
+        _twin("header/magic-qcow2", "Magic is QFI\\xfb (a qcow2 file's signature) padded",
+              "magic", b"QFI\xfb\x00\x00\x00\x03", "HDR-MAGIC"),
+        _twin("header/version-3", "version is 3, a future version", "version", 3,
+              "HDR-VERSION"),
+        _twin("header/version-0", "version is 0", "version", 0, "HDR-VERSION"),
+        _twin("header/header-length-127", "header_length is 127, one less than the fixed "
+              "header (the name area still starts with a zero byte)", "header_length", 127,
+              "HDR-LENGTH-MIN"),
+        _twin("header/reserved1-nonzero", "reserved1 holds 00 00 00 01", "reserved1",
+              b"\x00\x00\x00\x01", "HDR-RESERVED"),
+        _twin("header/reserved2-nonzero", "The last byte of reserved2 is 0x80", "reserved2",
+              bytes(15) + b"\x80", "HDR-RESERVED"),
+        _twin("header/virtual-size-unaligned", "virtual_size is 3071, not a multiple of 512 "
+              "(same cluster count and bitmap length)", "virtual_size", 3071,
+              "HDR-VIRTUAL-SIZE-ALIGN"),
+    ]
+    # bitmap_offset moved to 4608: built with the bitmap really there, so only alignment breaks.
+    a, image, backing = base()
+    a.bitmap_offset = 4608
+    files = [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image),
+             File("backing", "backing.raw", backing)]
+    off = field_offset("bitmap_offset")
+    out.append(refusal_vector(
+        "header/bitmap-offset-unaligned", "bitmap_offset is 4608 (a multiple of 512, not of "
+        "4096); the bitmap is really at 4608", files, ["HDR-BITMAP-OFFSET-ALIGN"],
+        [finding("HDR-BITMAP-OFFSET-ALIGN", offset=off, field="bitmap_offset")]))
+    a.bitmap_offset = 2048
+    files = [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image),
+             File("backing", "backing.raw", backing)]
+    out.append(refusal_vector(
+        "header/bitmap-offset-2048", "bitmap_offset is 2048: below 4096, hence also not "
+        "aligned; the bitmap is really at 2048", files,
+        ["HDR-BITMAP-OFFSET-ALIGN", "HDR-BITMAP-OFFSET-MIN"],
+        [finding("HDR-BITMAP-OFFSET-ALIGN", offset=off, field="bitmap_offset"),
+         finding("HDR-BITMAP-OFFSET-MIN", offset=off, field="bitmap_offset")]))
+    # header_length past bitmap_offset: the name area is empty, so the image name is out of it.
+    a, image, backing = base()
+    buf = bytearray(a.build())
+    set_field(buf, "header_length", 4100)
+    files = [File("add-cow", "image.add-cow", bytes(buf)), File("image", "image.raw", image),
+             File("backing", "backing.raw", backing)]
+    out.append(twin_of("header/base", ("header_length",), refusal_vector(
+        "header/header-length-past-bitmap-offset", "header_length is 4100 > bitmap_offset "
+        "4096; the name area is empty so neither name lies inside it", files,
+        ["HDR-LENGTH-BOUND", "NAME-BOUNDS"],
+        [finding("HDR-LENGTH-BOUND", offset=field_offset("header_length"),
+                 field="header_length"),
+         finding("NAME-BOUNDS", offset=field_offset("image_name_offset"),
+                 field="image_name_offset"),
+         finding("NAME-BOUNDS", offset=field_offset("backing_name_offset"),
+                 field="backing_name_offset")])))
+    # Truncated headers.
+    full = a.build()
+    for n, slug in ((127, "truncated-127-bytes"), (0, "empty-file")):
+        files = [File("add-cow", "image.add-cow", full[:n]), File("image", "image.raw", image),
+                 File("backing", "backing.raw", backing)]
+        out.append(refusal_vector(
+            f"header/{slug}", f"The add-cow file is {n} bytes long, shorter than the 128-byte "
+            "fixed header", files, ["HDR-COMPLETE"],
+            [finding("HDR-COMPLETE", offset=n, field=None)]))
+    return out

@@ -1,0 +1,118 @@
+"""Legacy version 1 vectors (the 2012 v9 layout): read-only, fixed 64 KiB clusters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from addcow_conformance.vectors.builder import V1File, field_offset
+from addcow_conformance.vectors.common import pattern, producer, refusal_vector
+from addcow_conformance.vectors.core import File, Vector, finding, info_v1, read_expect
+from addcow_conformance.vectors.model import Disk, sha256
+from addcow_conformance.vectors.names import long_name
+
+CB = 16
+
+
+def _read(vid: str, description: str, v: V1File, image: bytes | None, backing: bytes | None,
+          exercises: list[str], image_synth: int | None = None) -> Vector:
+    img = image if image is not None else bytes(image_synth or 0)
+    disk = Disk(v.virtual_size, CB, bytearray(img), set(v.bits), backing)
+    files = [File("add-cow", "image.add-cow", v.build())]
+    if image_synth is not None:
+        files.append(File("image", v.image_name.decode(), None, image_synth, "zeros"))
+    else:
+        files.append(File("image", v.image_name.decode(), image))
+    if backing is not None:
+        files.append(File("backing", v.backing_name.decode(), backing))
+    return Vector(id=vid, description=description, kind="read", result="valid", files=files,
+                  expect=read_expect(info_v1(v), disk), findings=[], exercises=exercises,
+                  requires=["info", "read", "map", "v1"], spec="1")
+
+
+@producer
+def valid() -> list[Vector]:
+    image = pattern("legacy/nob:image", 70000)
+    v = V1File(image_length=70000, bits={0})
+    out = [_read("legacy/no-backing", "v1 image of 70000 bytes: virtual size 69632 (rounded down "
+                 "to 512), 2 clusters of 64 KiB, cluster 0 allocated, cluster 1 reads as zeros",
+                 v, image, None, ["V1-BITMAP-LENGTH", "V1-NAME-PADDING", "V1-IMAGE-NAME",
+                                  "V1-RESERVED", "READ-PAST-BACKING-EOF", "READ-ALLOCATED"])]
+    v = V1File(image_length=2 * 65536, backing_name=b"backing.raw", bits={1})
+    out.append(_read(
+        "legacy/with-backing", "v1 with a 70000-byte raw backing file: cluster 0 reads the "
+        "backing file, cluster 1 (allocated) the all-zero image file", v, None,
+        pattern("legacy/wb:backing", 70000),
+        ["V1-BITMAP-LENGTH", "BMP-BIT-ORDER", "READ-UNALLOCATED-BACKING"],
+        image_synth=2 * 65536))
+    v = V1File(image_length=66000, bits={0})
+    out.append(_read(
+        "legacy/image-length-unaligned", "The v1 image file is 66000 bytes: the virtual size is "
+        "65536 and the 464 extra bytes are not guest data", v,
+        pattern("legacy/unal:image", 66000), None, ["V1-BITMAP-LENGTH", "READ-ALLOCATED"]))
+    name = long_name("image", 1023)
+    assert len(name) == 1023
+    v = V1File(image_length=65536, image_name=name, bits={0})
+    vec = _read("legacy/image-name-1023-bytes", "image_file holds a 1023-byte relative path, the "
+                "longest v1 allows, then one NUL byte", v, None, None,
+                ["V1-NAME-PADDING", "V1-IMAGE-NAME", "READ-NAME-RELATIVE"], image_synth=65536)
+    out.append(vec)
+    return out
+
+
+def _base() -> V1File:
+    return V1File(image_length=65536, bits={0})
+
+
+def _twin(vid: str, description: str, v: V1File, rule: str, offset: int | None,
+          field: str | None, data: bytes | None = None) -> Vector:
+    built = v.build() if data is None else data
+    files = [File("add-cow", "image.add-cow", built),
+             File("image", "image.raw", None, v.image_length, "zeros")]
+    return refusal_vector(vid, description, files, [rule],
+                          [finding(rule, offset=offset, field=field)], requires=["v1"], spec="1")
+
+
+@producer
+def invalid() -> list[Vector]:
+    off = field_offset("image_file", v1=True)
+    v = _base()
+    v.image_name = b"image.raw\0x"
+    out = [_twin("legacy/name-garbage-after-nul", "image_file is 'image.raw', NUL, 'x': a "
+                 "non-NUL byte follows the padding", v, "V1-NAME-PADDING", off, "image_file")]
+    v = _base()
+    v.image_name = long_name("image", 1024)
+    out.append(_twin("legacy/image-name-1024-bytes", "image_file is 1024 non-NUL bytes: no room "
+                     "for the terminating NUL", v, "V1-NAME-PADDING", off, "image_file"))
+    v = _base()
+    v.image_name = b""
+    out.append(_twin("legacy/image-name-empty", "image_file is all NUL bytes", v,
+                     "V1-IMAGE-NAME", off, "image_file"))
+    v = _base()
+    v.reserved = bytes(499) + b"\x01"
+    out.append(_twin("legacy/reserved-nonzero", "The last reserved byte is 0x01", v,
+                     "V1-RESERVED", field_offset("reserved", v1=True), "reserved"))
+    v = _base()
+    out.append(_twin("legacy/bitmap-missing", "The file ends at byte 2560: the one-byte bitmap "
+                     "is missing", v, "V1-BITMAP-LENGTH", 2560, None, data=v.build()[:2560]))
+    return out
+
+
+@producer
+def read_only() -> list[Vector]:
+    v = V1File(image_length=65536, bits=set(), backing_name=b"backing.raw")
+    backing = pattern("legacy/ro:backing", 65536)
+    image = bytes(65536)
+    files = [File("add-cow", "image.add-cow", v.build()),
+             File("image", "image.raw", None, 65536, "zeros"),
+             File("backing", "backing.raw", backing)]
+    ops: list[dict[str, Any]] = [{"op": "write", "offset": 100, "length": 1000, "pattern": 0x5A}]
+    disk = Disk(v.virtual_size, CB, bytearray(image), set(), backing)
+    after = {"files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
+                       for f in files],
+             "guest_sha256": sha256(disk.guest()), "extents": disk.extents(), "info": info_v1(v)}
+    return [Vector(
+        id="legacy/write-refused", description="A write to a v1 image must be refused: v1 is "
+        "read-only; every file stays unchanged", kind="op", result="valid", files=files,
+        expect={"info": info_v1(v), "ops": ops, "refusal": {"rule": "V1-READ-ONLY"},
+                "after": after}, findings=[],
+        exercises=["V1-READ-ONLY"], requires=["info", "apply:write", "v1"], spec="1")]

@@ -1,0 +1,257 @@
+"""Operation vectors: writes and resizes applied to a copy, with every resulting file's hash.
+
+The expected files are rebuilt from the oracle's state after the operations (image bytes and
+allocated set) and the builder: the reference implementation is never asked what it would write.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+from addcow_conformance.vectors.builder import AddCow, field_offset
+from addcow_conformance.vectors.common import pattern, producer
+from addcow_conformance.vectors.core import File, Vector, finding, info_v2
+from addcow_conformance.vectors.model import Disk, sha256
+
+
+def apply_ops(disk: Disk, ops: list[dict[str, Any]]) -> bool:
+    """Run ``ops`` on the oracle; True when any of them modified the image."""
+    modified = False
+    for op in ops:
+        if op["op"] == "write":
+            data = (bytes.fromhex(op["data_hex"]) if "data_hex" in op
+                    else bytes([op["pattern"]]) * op["length"])
+            disk.write(op["offset"], data)
+            modified = True
+        elif op["op"] == "resize":
+            disk.resize(op["size"])
+            modified = True
+        elif op["op"] != "flush":
+            raise ValueError(f"unknown op {op['op']!r}")
+    return modified
+
+
+def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: bytes | None,
+              ops: list[dict[str, Any]], exercises: Iterable[str], *,
+              backing_view: bytes | None = None, extra_files: Iterable[File] = (),
+              result: str = "valid", violates: Iterable[str] = (), flags: Iterable[str] = (),
+              findings: list[dict[str, Any]] | None = None, open_image: bool = False,
+              requires: Iterable[str] = (), image_synth: bool = False) -> Vector:
+    """``open_image``: the spec leaves the image file's length after a shrink open, so the
+    image file is then left out of ``after.files`` (the guest hash still pins its contents).
+    ``image_synth``: ``image`` is all zeros and is listed as a sparse ``synth`` file."""
+    view = backing if backing_view is None else backing_view
+    disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), view)
+    modified = apply_ops(disk, ops)
+    after_a = copy.deepcopy(a)
+    after_a.virtual_size = disk.virtual_size
+    after_a.bits = set(disk.bits)
+    if modified:
+        after_a.autoclear_features = 0
+    files = [File("add-cow", "image.add-cow", a.build()),
+             File("image", "image.raw", None, len(image), "zeros") if image_synth
+             else File("image", "image.raw", image)]
+    if backing is not None:
+        files.append(File("backing", "backing.raw", backing))
+    files += list(extra_files)
+    after_files = [File("add-cow", "image.add-cow", after_a.build())]
+    if not open_image:
+        after_files.append(File("image", "image.raw", bytes(disk.image)))
+    after_files += [f for f in files if f.role not in ("add-cow", "image")]
+    kinds = {"apply:" + op["op"] for op in ops}
+    after = {
+        "files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
+                  for f in after_files],
+        "guest_sha256": sha256(disk.guest()),
+        "extents": disk.extents(),
+        "info": info_v2(after_a),
+    }
+    return Vector(id=vid, description=description, kind="op", result=result, files=files,
+                  expect={"info": info_v2(a), "ops": ops, "after": after}, findings=findings or [],
+                  exercises=list(exercises), violates=list(violates), flags=list(flags),
+                  requires=["info", "read", "map", *sorted(kinds), *requires])
+
+
+def _hex(tag: str, n: int) -> str:
+    return pattern(tag, n).hex()
+
+
+@producer
+def writes() -> list[Vector]:
+    cs = 4096
+    vs = 4 * cs
+    out = []
+
+    def base(tag: str, bits: set[int], backing: bool = True,
+             size: int = vs) -> tuple[AddCow, bytes, bytes | None]:
+        a = AddCow(virtual_size=size, cluster_bits=12,
+                   backing_name=b"backing.raw" if backing else None, bits=bits)
+        return (a, pattern(f"ops/{tag}:image", size),
+                pattern(f"ops/{tag}:backing", size) if backing else None)
+
+    a, image, backing = base("straddle", set())
+    out.append(op_vector(
+        "ops/write-straddle-clusters", "A 1400-byte write across the boundary of unallocated "
+        "clusters 0 and 1: both get the backing file's head and tail, then both bits are set",
+        a, image, backing, [{"op": "write", "offset": cs - 700, "data_hex":
+                             _hex("ops/straddle:data", 1400)}, {"op": "flush"}],
+        ["WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"]))
+    a, image, backing = base("subsector", {3})
+    out.append(op_vector(
+        "ops/write-sub-sector", "3 bytes written in the middle of unallocated cluster 1: the "
+        "other 4093 bytes of the cluster come from the backing file", a, image, backing,
+        [{"op": "write", "offset": cs + 1000, "data_hex": "abcdef"}],
+        ["WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"]))
+    a, image, backing = base("alloc", {0, 2})
+    out.append(op_vector(
+        "ops/write-allocated-cluster", "A write inside allocated cluster 2 changes the image "
+        "file only; the bitmap is unchanged", a, image, backing,
+        [{"op": "write", "offset": 2 * cs + 100, "length": 300, "pattern": 0x11}],
+        ["WRITE-SET-BIT", "READ-ALLOCATED"]))
+    a, image, _ = base("nobacking", {0}, backing=False)
+    out.append(op_vector(
+        "ops/write-no-backing-stale-image", "No backing file; the image file holds stale "
+        "non-zero bytes in unallocated cluster 1: a 10-byte write there must zero the rest of "
+        "the cluster", a, image, None,
+        [{"op": "write", "offset": cs + 4, "length": 10, "pattern": 0xEE}],
+        ["WRITE-COW-HEAD-TAIL", "READ-PAST-BACKING-EOF"]))
+    a, image, backing = base("partial", set(), size=3 * cs + 512)
+    out.append(op_vector(
+        "ops/write-partial-last-cluster", "A write into the 512-byte last cluster copies only "
+        "up to the end of the disk; the image file keeps its length", a, image, backing,
+        [{"op": "write", "offset": 3 * cs + 100, "length": 100, "pattern": 0x22}],
+        ["WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"]))
+    a, image, backing = base("multi", {1})
+    out.append(op_vector(
+        "ops/write-sequence-overlapping", "Three writes: a whole cluster, then two overlapping "
+        "ones across clusters 2 and 3, with flushes between", a, image, backing,
+        [{"op": "write", "offset": 0, "length": cs, "pattern": 0x33}, {"op": "flush"},
+         {"op": "write", "offset": 2 * cs + 4000, "data_hex": _hex("ops/multi:a", 200)},
+         {"op": "write", "offset": 2 * cs + 4090, "length": 20, "pattern": 0x44},
+         {"op": "flush"}], ["WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"]))
+    a = AddCow(virtual_size=6144, cluster_bits=9, backing_name=b"backing.raw", bits={4})
+    out.append(op_vector(
+        "ops/write-many-small-clusters", "One 2000-byte write over five 512-byte clusters, one "
+        "of them already allocated", a, pattern("ops/small:image", 6144),
+        pattern("ops/small:backing", 5000),
+        [{"op": "write", "offset": 1100, "data_hex": _hex("ops/small:data", 2000)}],
+        ["WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT", "HDR-CLUSTER-BITS"]))
+    a, image, backing = base("allalloc", {0, 1, 2, 3})
+    a.compatible_features = 1
+    out.append(op_vector(
+        "ops/write-all-allocated", "A write to an image with all_allocated set: the feature "
+        "words are kept (there is no unknown autoclear bit to clear)", a, image, backing,
+        [{"op": "write", "offset": 10, "length": 10, "pattern": 0x55}],
+        ["FEAT-ALL-ALLOCATED", "FEAT-AUTOCLEAR-UNKNOWN", "WRITE-SET-BIT"]))
+    a, image, backing = base("autoclear", {0})
+    a.autoclear_features = 1 << 7
+    out.append(op_vector(
+        "ops/write-clears-unknown-autoclear", "autoclear_features has unknown bit 7: the first "
+        "write must clear it", a, image, backing,
+        [{"op": "write", "offset": 5000, "length": 16, "pattern": 0x66}],
+        ["FEAT-AUTOCLEAR-UNKNOWN", "WRITE-COW-HEAD-TAIL"], result="acceptable",
+        violates=["FEAT-AUTOCLEAR-UNKNOWN"], flags=["unknown-autoclear-bit"],
+        findings=[finding("FEAT-AUTOCLEAR-UNKNOWN", offset=field_offset("autoclear_features"),
+                          field="autoclear_features")]))
+    a, image, backing = base("tail", {0}, size=3 * cs + 1024)
+    out.append(op_vector(
+        "ops/write-to-end-of-disk", "A write across clusters 2 and 3 that ends exactly at the "
+        "end of the disk (the last cluster holds 1024 bytes)", a, image, backing,
+        [{"op": "write", "offset": 3 * cs - 24, "length": 1048, "pattern": 0x88}],
+        ["WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"]))
+    big = 1 << 21
+    a = AddCow(virtual_size=2 * big, cluster_bits=21, backing_name=b"backing.raw", bits={1})
+    out.append(op_vector(
+        "ops/write-in-2mib-cluster", "10 bytes written in the middle of an unallocated 2 MiB "
+        "cluster over a 5000-byte backing file: the head copies the backing file, then zeros",
+        a, bytes(2 * big), pattern("ops/big:backing", 5000),
+        [{"op": "write", "offset": big // 2, "length": 10, "pattern": 0x99}],
+        ["WRITE-COW-HEAD-TAIL", "HDR-CLUSTER-BITS", "READ-PAST-BACKING-EOF"],
+        image_synth=True))
+    return out
+
+
+@producer
+def chain_write() -> list[Vector]:
+    cs = 4096
+    base = pattern("ops/chain:base", 4 * cs)
+    mid = AddCow(virtual_size=4 * cs, cluster_bits=12, image_name=b"mid.raw",
+                 backing_name=b"base.raw", bits={1})
+    mid_image = pattern("ops/chain:mid", 4 * cs)
+    mid_guest = Disk(4 * cs, 12, bytearray(mid_image), {1}, base).guest()
+    top = AddCow(virtual_size=4 * cs, cluster_bits=12, backing_name=b"mid.add-cow",
+                 backing_format="add-cow", bits=set())
+    return [op_vector(
+        "ops/write-over-add-cow-backing", "A write straddling clusters 1 and 2 of an image over "
+        "mid.add-cow: the head comes from mid.raw, the tail from base.raw; the backing files "
+        "stay unchanged", top, pattern("ops/chain:top", 4 * cs), None,
+        [{"op": "write", "offset": 2 * cs - 50, "length": 100, "pattern": 0x77}],
+        ["WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT", "READ-UNALLOCATED-BACKING"],
+        backing_view=mid_guest,
+        extra_files=[File("backing", "mid.add-cow", mid.build()),
+                     File("backing-image", "mid.raw", mid_image),
+                     File("backing", "base.raw", base)], requires=["backing-chain"])]
+
+
+@producer
+def resizes() -> list[Vector]:
+    cs = 4096
+    out = []
+    a = AddCow(virtual_size=2 * cs + 512, cluster_bits=12, backing_name=b"backing.raw")
+    out.append(op_vector(
+        "ops/resize-grow-partial-last", "Grow from 2 clusters + 512 bytes to 4 clusters over a "
+        "backing file longer than the disk: the old partial cluster is allocated (head from the "
+        "backing file, zeros after the old end), the new cluster is allocated and zero",
+        a, pattern("ops/grow:image", 2 * cs + 512), pattern("ops/grow:backing", 4 * cs),
+        [{"op": "resize", "size": 4 * cs}], ["RESIZE-GROW", "WRITE-COW-HEAD-TAIL"]))
+    a = AddCow(virtual_size=2 * cs, cluster_bits=12, backing_name=b"backing.raw", bits={1})
+    out.append(op_vector(
+        "ops/resize-grow-aligned", "Grow a 2-cluster disk to 3 clusters + 1024 bytes: the new "
+        "clusters are allocated and read as zeros, the backing file's bytes there never show",
+        a, pattern("ops/growa:image", 2 * cs), pattern("ops/growa:backing", 4 * cs),
+        [{"op": "resize", "size": 3 * cs + 1024}], ["RESIZE-GROW"],
+        requires=[]))
+    a = AddCow(virtual_size=2 * cs, cluster_bits=12, backing_name=b"backing.raw", bits={0})
+    out.append(op_vector(
+        "ops/resize-grow-over-stale-image-tail", "The image file is 3000 bytes longer than the "
+        "disk and holds stale data there; growing by 2 clusters must still give zeros", a,
+        pattern("ops/stale:image", 2 * cs + 3000), pattern("ops/stale:backing", 4 * cs),
+        [{"op": "resize", "size": 4 * cs}], ["RESIZE-GROW"]))
+    a = AddCow(virtual_size=6144, cluster_bits=9, backing_name=b"backing.raw",
+               bits={0, 2, 9, 11})
+    out.append(op_vector(
+        "ops/resize-shrink", "Shrink 12 clusters of 512 bytes to 3: the bitmap shrinks to 1 "
+        "byte, bits past cluster 2 are gone and the add-cow file ends after the bitmap", a,
+        pattern("ops/shrink:image", 6144), pattern("ops/shrink:backing", 6144),
+        [{"op": "resize", "size": 1536}], ["RESIZE-SHRINK", "BMP-PADDING"], open_image=True))
+    a = AddCow(virtual_size=3 * cs, cluster_bits=12, backing_name=b"backing.raw", bits={0, 2})
+    out.append(op_vector(
+        "ops/resize-shrink-to-zero", "Shrink a 3-cluster disk to 0 bytes: no cluster, an empty "
+        "bitmap, and an add-cow file that ends at bitmap_offset", a,
+        pattern("ops/zero:image", 3 * cs), pattern("ops/zero:backing", 3 * cs),
+        [{"op": "resize", "size": 0}], ["RESIZE-SHRINK"], open_image=True))
+    a = AddCow(virtual_size=2 * cs, cluster_bits=12, backing_name=b"backing.raw",
+               compatible_features=1, bits={0, 1})
+    out.append(op_vector(
+        "ops/resize-grow-all-allocated", "Grow an image with all_allocated set: the new "
+        "clusters are allocated too, so the promise still holds", a,
+        pattern("ops/gaa:image", 2 * cs), pattern("ops/gaa:backing", 4 * cs),
+        [{"op": "resize", "size": 3 * cs}], ["RESIZE-GROW", "FEAT-ALL-ALLOCATED"]))
+    a = AddCow(virtual_size=4 * cs, cluster_bits=12, backing_name=b"backing.raw", bits={0, 3})
+    out.append(op_vector(
+        "ops/resize-shrink-mid-cluster-then-grow", "Shrink 4 clusters to 1.25 (cluster 1 is now "
+        "partial and unallocated), then grow to 3: cluster 1 gets the backing file's first 1024 "
+        "bytes and zeros after, cluster 2 is new and zero", a,
+        pattern("ops/smc:image", 4 * cs), pattern("ops/smc:backing", 4 * cs),
+        [{"op": "resize", "size": cs + 1024}, {"op": "resize", "size": 3 * cs}],
+        ["RESIZE-SHRINK", "RESIZE-GROW", "WRITE-COW-HEAD-TAIL"]))
+    a = AddCow(virtual_size=6144, cluster_bits=9, backing_name=b"backing.raw", bits={5})
+    out.append(op_vector(
+        "ops/resize-shrink-then-grow", "Shrink to 2 clusters, then grow back to 12: the backing "
+        "file's old bytes past the shrunk end must not show again", a,
+        pattern("ops/sg:image", 6144), pattern("ops/sg:backing", 6144),
+        [{"op": "resize", "size": 1024}, {"op": "resize", "size": 6144}],
+        ["RESIZE-SHRINK", "RESIZE-GROW"]))
+    return out

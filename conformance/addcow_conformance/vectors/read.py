@@ -1,0 +1,51 @@
+"""Read vectors: where each guest byte comes from (image, backing, or zeros)."""
+
+from __future__ import annotations
+
+from addcow_conformance.vectors.builder import AddCow
+from addcow_conformance.vectors.common import pattern, producer, read_vector
+from addcow_conformance.vectors.core import Vector
+from addcow_ref.format.constants import MAGIC
+
+
+@producer
+def reads() -> list[Vector]:
+    out = []
+    cs = 4096
+    vs = 3 * cs + 512
+    a = AddCow(virtual_size=vs, cluster_bits=12, backing_name=b"backing.raw", bits={0, 2})
+    image = pattern("read/mid:image", vs)
+    backing = pattern("read/mid:backing", 6000)
+    out.append(read_vector(
+        "read/backing-ends-mid-cluster", "Clusters 0 and 2 allocated; the backing file ends "
+        "inside cluster 1; the last cluster is partial (512 bytes) and unallocated, so it reads "
+        "as zeros", a, image, backing,
+        exercises=["BMP-BIT-ORDER", "BMP-PADDING", "READ-UNALLOCATED-BACKING",
+                   "READ-PAST-BACKING-EOF", "HDR-VIRTUAL-SIZE-ALIGN"],
+        ranges=[(5900, 200), (6000 - 100, 4096), (3 * cs, 512), (cs - 1, 2)]))
+    a = AddCow(virtual_size=vs, cluster_bits=12, backing_name=b"backing.raw", bits={1})
+    out.append(read_vector(
+        "read/backing-longer-than-disk", "The backing file is 8 KiB longer than the disk; only "
+        "its first virtual_size bytes can show", a, pattern("read/long:image", vs),
+        pattern("read/long:backing", vs + 8192), exercises=["READ-UNALLOCATED-BACKING"]))
+    a = AddCow(virtual_size=vs, cluster_bits=12, backing_name=b"backing.raw", bits={1, 3})
+    out.append(read_vector(
+        "read/empty-backing-file", "The backing file is empty: every unallocated cluster reads "
+        "as zeros", a, pattern("read/emptyb:image", vs), b"",
+        exercises=["READ-PAST-BACKING-EOF", "BACK-EXISTS"]))
+    a = AddCow(virtual_size=vs, cluster_bits=12, bits={3})
+    out.append(read_vector(
+        "read/no-backing-image-has-data", "No backing file; the image file holds non-zero data "
+        "in unallocated clusters, which must read as zeros", a, pattern("read/nob:image", vs),
+        None, exercises=["READ-PAST-BACKING-EOF", "READ-UNALLOCATED-BACKING"]))
+    # READ-NO-PROBE: a raw backing file that looks like an add-cow file.
+    fake = AddCow(virtual_size=vs, cluster_bits=12, image_name=b"image.raw").build()
+    assert fake.startswith(MAGIC)
+    backing = fake + pattern("read/probe:backing", vs - len(fake))
+    a = AddCow(virtual_size=vs, cluster_bits=12, backing_name=b"backing.raw", bits={2})
+    out.append(read_vector(
+        "read/raw-backing-looks-like-add-cow", "backing_format is raw and the backing file "
+        "starts with a valid add-cow header: a reader must read its bytes as raw, never probe",
+        a, pattern("read/probe:image", vs), backing,
+        exercises=["READ-NO-PROBE", "BACK-FORMAT"], ranges=[(0, 512), (4000, 200)]))
+    return out
