@@ -1,10 +1,11 @@
-"""``python -m bench [--tiny] [--repeats N] [--only NAME ...] [--render]``."""
+"""``python -m bench [--tiny] [--repeats N] [--only NAME ...] [--merge] [--render]``."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
 import fnmatch
+import json
 import os
 import shutil
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 from . import scenarios  # noqa: F401  (registers the scenarios)
 from .measure import Row
 from .registry import SCENARIOS, Params, ScenarioSkipped
-from .report import fmt_value, render_rst, write_json
+from .report import fmt_value, merge_results, render_rst, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", default=None, help="where scratch images go (default: a temp dir)")
     ap.add_argument("--cache", help="where big built images are kept between runs",
                     default=os.environ.get("ADDCOW_BENCH_CACHE", "/var/tmp/addcow-bench"))
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the rows of the scenarios run in the existing --json file")
     ap.add_argument("--render-only", action="store_true",
                     help="render the page from the existing --json file without running")
     args = ap.parse_args(argv)
@@ -107,7 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(),
             "started": started, "minutes": round((time.time() - t_start) / 60, 1),
             "repeats": args.repeats, "tiny": args.tiny, "ran": ran}
+    old = json.loads(args.json.read_text(encoding="utf-8")) \
+        if args.merge and args.json.exists() else None
     write_json(rows, skipped, args.json, meta, errors)
+    if old is not None:
+        merged = merge_results(old, json.loads(args.json.read_text(encoding="utf-8")),
+                               {s.name for s in chosen})
+        args.json.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.json}")
     if args.render:
         _render(args.json)

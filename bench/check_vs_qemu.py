@@ -1,4 +1,4 @@
-"""Whole-process ``addcow-check`` against ``qemu-img check`` on 1 TiB images (issue 4).
+"""Whole-process ``addcow-check`` against ``qemu-img check`` on 1 TiB images.
 
 Subject: an add-cow image of 1 TiB at 64 KiB clusters (2 MiB bitmap, random, about half the
 bits set) over a sparse raw image file and a sparse raw backing file. Baseline: a 1 TiB qcow2

@@ -52,7 +52,7 @@ class Row:
     baseline_s: Stats
     target: str
     #: ratio >= target_ratio is good when higher_is_better (throughput), else <= target_ratio;
-    #: None for rows that only inform (no target in the issue).
+    #: None for rows that only inform (no target is set for them).
     target_ratio: float | None
     higher_is_better: bool
     #: What the Stats hold: "time" (seconds) or "KiB" (peak RSS); a limit such as "64 MiB of

@@ -1,4 +1,4 @@
-"""nbdcopy throughput through ``addcow serve`` versus nbdkit's own ``file`` plugin (issue 6).
+"""nbdcopy throughput through ``addcow serve`` versus nbdkit's own ``file`` plugin.
 
 ``python -m bench.nbd_copy [--size 1G] [--repeats 3] [--workdir DIR] [--json FILE]``
 

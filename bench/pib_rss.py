@@ -1,4 +1,4 @@
-"""Peak RSS of opening a 1 PiB add-cow image and doing 1,000 random 4 KiB reads (issue 3).
+"""Peak RSS of opening a 1 PiB add-cow image and doing 1,000 random 4 KiB reads.
 
 With 64 KiB clusters the bitmap is 2 GiB (sparse); the bitmap cache must keep the process far
 below 100 MiB. The measurement runs in a child process so the parent's own memory does not

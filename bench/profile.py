@@ -144,7 +144,7 @@ def _nbd(cache: str, direction: str) -> str:
             trace.wait(timeout=60)
         syscalls = (d / "strace.txt").read_text().splitlines()[:9]
         return "\n".join([
-            f"nbdcopy of {size >> 20} MiB took {copy_s:.2f} s; the GIL was held about "
+            f"{_what(direction, size)} took {copy_s:.2f} s; the GIL was held about "
             f"{100 * held:.0f} % of that time (py-spy --gil samples / rate / duration)", "",
             _collapse((d / "spy0.txt").read_text()), "",
             "strace -c -f -w of a second copy (wall seconds summed over threads):",
@@ -153,25 +153,49 @@ def _nbd(cache: str, direction: str) -> str:
         shutil.rmtree(d)
 
 
+#: Random 4 KiB requests of the fio workloads, as in the *nbd-vs-qemu* rows (16 in flight).
+FIO_IOS = 16384
+
+
+def _what(direction: str, size: int) -> str:
+    if direction.startswith("rand-"):
+        return f"fio, {FIO_IOS} random 4 KiB requests over {size >> 20} MiB,"
+    return f"nbdcopy of {size >> 20} MiB"
+
+
 def _nbdcopy(direction: str, uri: str, src: Path) -> None:
-    argv = ["nbdcopy", uri, "null:"] if direction == "read" else \
-        ["nbdcopy", "--flush", str(src), uri]
-    subprocess.run(argv, check=True)
+    """The client of the workload: nbdcopy for the sequential ones, fio's nbd engine for the
+    random 4 KiB ones (``rand-*``)."""
+    if direction.startswith("rand-"):
+        rw = "randread" if direction == "rand-read" else "randwrite"
+        argv = ["fio", "--name=prof", "--ioengine=nbd", f"--uri={uri}", f"--rw={rw}",
+                "--bs=4k", "--iodepth=16", f"--size={src.stat().st_size}",
+                f"--io_size={FIO_IOS * 4096}", "--randrepeat=1", "--norandommap",
+                "--output=/dev/null", *(["--end_fsync=1"] if rw == "randwrite" else [])]
+    elif direction in ("read", "half-read"):
+        argv = ["nbdcopy", uri, "null:"]
+    else:
+        argv = ["nbdcopy", "--flush", str(src), uri]
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
 
 
 @contextlib.contextmanager
 def _served(cache: str, direction: str, size: int, d: Path) -> Iterator[tuple[str, str]]:
-    """``addcow serve`` on a fresh overlay (cow-write) or the cached allocated image; yields
-    the nbdkit process id and the URI."""
+    """``addcow serve`` on a fresh overlay (cow-write, rand-cow-write), a half-allocated one
+    (half-read) or the cached allocated image; yields the nbdkit process id and the URI."""
     import addcow_ref
 
     d.mkdir()
-    if direction == "cow-write":
+    if direction in ("cow-write", "rand-cow-write", "half-read"):
         base = addcow_image(cache, size, fill="zero", data=True).parent / "base.raw"
         (d / "base.raw").symlink_to(base)
         img = d / "o.addcow"
         addcow_ref.create(img, image_file="o.raw", backing_file="base.raw",
                           backing_format="raw")
+        if direction == "half-read":  # every other cluster allocated, as *nbd-vs-qemu*'s half
+            with addcow_ref.open_image(img, "r+") as im:
+                for off in range(0, size, 128 << 10):
+                    im.write(off, b"\x5a" * (64 << 10))
     else:
         img = addcow_image(cache, size, fill="ones", backing=False, data=True)
     sock = d / "s.sock"
@@ -264,6 +288,9 @@ WORKLOADS: dict[str, Callable[[str], str]] = {
     "nbd-read": lambda c: _nbd(c, "read"),
     "nbd-write": lambda c: _nbd(c, "write"),
     "nbd-cow-write": lambda c: _nbd(c, "cow-write"),
+    "nbd-half-read": lambda c: _nbd(c, "half-read"),
+    "nbd-rand-read": lambda c: _nbd(c, "rand-read"),
+    "nbd-rand-cow-write": lambda c: _nbd(c, "rand-cow-write"),
 }
 
 

@@ -1,5 +1,5 @@
 """Sequential 1 MiB read and write throughput through the reference library vs plain
-``os.pread``/``os.pwrite`` on the same raw file, in the same process (issue 3).
+``os.pread``/``os.pwrite`` on the same raw file, in the same process.
 
 Runs alternate (library, plain, library, ...) so drift in the machine's load hits both sides;
 the figures are medians. Three library cases: reads and writes of allocated clusters (the

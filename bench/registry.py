@@ -49,7 +49,7 @@ def scenario(name: str, description: str, *, needs: tuple[str, ...] = (),
              replaces: bool = False
              ) -> Callable[[Callable[[Params], list[Row]]], Callable[[Params], list[Row]]]:
     """Register a scenario. ``replaces``: take over a name an imported script registered itself
-    (a wrapper that judges the script's measurements against the issue's target)."""
+    (a wrapper that judges the script's measurements against its target)."""
     def register(fn: Callable[[Params], list[Row]]) -> Callable[[Params], list[Row]]:
         if name in SCENARIOS and not replaces:
             raise ValueError(f"scenario {name} registered twice")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .measure import Row
 
-__all__ = ["fmt_value", "render_rst", "write_json"]
+__all__ = ["fmt_value", "merge_results", "render_rst", "write_json"]
 
 
 def write_json(rows: Sequence[Row], skipped: dict[str, str], path: Path,
@@ -19,6 +20,35 @@ def write_json(rows: Sequence[Row], skipped: dict[str, str], path: Path,
            "rows": [r.as_dict() for r in rows], "skipped": skipped, "errors": errors or {}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def merge_results(old: dict[str, Any], new: dict[str, Any], rerun: set[str]) -> dict[str, Any]:
+    """``old`` results with the scenarios of ``new`` (registered names ``rerun``, and every row
+    scenario they produced) replaced by their new rows, in the place the old rows held; the
+    run that made them is recorded in ``meta["reruns"]``, so the page can date them."""
+    replaced = rerun | {r["scenario"] for r in new["rows"]}
+    rows: list[dict[str, Any]] = []
+    placed = False
+    for r in old["rows"]:
+        if r["scenario"] not in replaced:
+            rows.append(r)
+        elif not placed:
+            rows += new["rows"]
+            placed = True
+    if not placed:
+        rows += new["rows"]
+    meta = dict(old["meta"])
+    meta["ran"] = {**{k: v for k, v in old["meta"].get("ran", {}).items() if k not in rerun},
+                   **new["meta"].get("ran", {})}
+    meta["reruns"] = [*[x for x in old["meta"].get("reruns", [])
+                        if not set(x["scenarios"]) <= rerun],
+                      {"scenarios": sorted(rerun), "started": new["meta"].get("started"),
+                       "minutes": new["meta"].get("minutes"),
+                       "repeats": new["meta"].get("repeats")}]
+    keep = {k: v for k, v in old.get("skipped", {}).items() if k not in rerun}
+    errors = {k: v for k, v in old.get("errors", {}).items() if k not in rerun}
+    return {"meta": meta, "rows": rows, "skipped": {**keep, **new.get("skipped", {})},
+            "errors": {**errors, **new.get("errors", {})}}
 
 
 def fmt_value(x: float, metric: str = "time") -> str:
@@ -100,6 +130,73 @@ def _plots(doc: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
     return out
 
 
+#: Raw HTML around wide content: a box that scrolls sideways on its own, so a wide table or
+#: profile never widens the page column (inline style: the page must not depend on a theme rule).
+_SCROLL_OPEN = '<div style="overflow-x: auto; max-width: 100%">'
+_OPTION = re.compile(r"(?<![`\w-])(--?[A-Za-z][\w-]*(?:=[^\s,;)]+)?)")
+
+
+def _raw(html: str) -> list[str]:
+    return [".. raw:: html", "", f"   {html}", ""]
+
+
+def _options_literal(text: str) -> str:
+    """``text`` with command-line options (``--flush``) as literals: in running text the
+    smart-quotes pass turns ``--`` into an en dash."""
+    if "``" in text:
+        return text
+    return _OPTION.sub(lambda m: f"``{m.group(1)}``", text)
+
+
+def _name_cell(name: str, value: str) -> str:
+    """A subject or baseline with its median; a name that is a command line is a literal."""
+    shown = f"``{name}``" if "--" in name or name.startswith("-") else name
+    return f"{shown}: {value}"
+
+
+def _reruns(meta: dict[str, Any]) -> list[str]:
+    out = []
+    for run in meta.get("reruns", []):
+        out.append(f"Re-run on {run.get('started', '?')} ({run.get('minutes', '?')} minutes, "
+                   f"{run.get('repeats', '?')} repeats), the rest kept: "
+                   + ", ".join(f"*{name}*" for name in run["scenarios"]) + ".")
+        out.append("")
+    return out
+
+
+def _tables(rows: list[dict[str, Any]]) -> list[str]:
+    """One five-column table per scenario, under its name: the scenario column of a single
+    table and a separate verdict column made it wider than the page."""
+    lines: list[str] = []
+    by: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault(r["scenario"], []).append(r)
+    for name, group in by.items():
+        lines += [f".. rubric:: {name}", "", *_raw(_SCROLL_OPEN),
+                  ".. list-table::", "   :header-rows: 1", "   :widths: 22 26 26 9 17", "",
+                  "   * - Variant", "     - Subject (median)", "     - Baseline (median)",
+                  "     - Ratio", "     - Target: met"]
+        for r in group:
+            metric = r.get("metric", "time")
+            target = f"{r['target']}: {_MET[r['met']]}" if r["target"] else _MET[r["met"]]
+            lines += [
+                f"   * - {r['variant']}",
+                f"     - {_name_cell(r['subject'], fmt_value(r['subject_s']['median'], metric))}",
+                f"     - {_name_cell(r['baseline'], fmt_value(r['baseline_s']['median'], metric))}",
+                f"     - {r['ratio']:.2f}",
+                f"     - {target}",
+            ]
+        lines += ["", *_raw("</div>")]
+    return lines
+
+
+def _collapsed(title: str, body: list[str]) -> list[str]:
+    """A profile as a collapsed ``<details>`` block that scrolls sideways inside itself."""
+    return [*_raw(f"<details><summary><code>{title}</code></summary>{_SCROLL_OPEN}"),
+            ".. code-block:: text", "", *[f"   {ln}".rstrip() for ln in body], "",
+            *_raw("</div></details>")]
+
+
 def render_rst(json_path: Path, rst_path: Path, image_dir: Path,
                notes_path: Path | None = None, profiles_dir: Path | None = None) -> None:
     """Write the docs page from a results JSON file (plots need matplotlib); ``notes_path`` is
@@ -124,33 +221,15 @@ def render_rst(json_path: Path, rst_path: Path, image_dir: Path,
         "",
         *(["**This is a smoke run on tiny sizes (--tiny): its numbers say nothing about "
             "performance.**", ""] if doc["meta"].get("tiny") else []),
-        ".. list-table::",
-        "   :header-rows: 1",
-        "",
-        "   * - Scenario",
-        "     - Variant",
-        "     - Subject (median)",
-        "     - Baseline (median)",
-        "     - Ratio",
-        "     - Target",
-        "     - Met",
+        *_reruns(doc["meta"]),
+        *_tables(doc["rows"]),
     ]
-    for r in doc["rows"]:
-        metric = r.get("metric", "time")
-        lines += [
-            f"   * - {r['scenario']}",
-            f"     - {r['variant']}",
-            f"     - {r['subject']}: {fmt_value(r['subject_s']['median'], metric)}",
-            f"     - {r['baseline']}: {fmt_value(r['baseline_s']['median'], metric)}",
-            f"     - {r['ratio']:.2f}",
-            f"     - {r['target'] or '—'}",
-            f"     - {_MET[r['met']]}",
-        ]
     notes = [r for r in doc["rows"] if r["extra"].get("note")]
     if notes:
         lines += ["", "Notes", "-----", ""]
         for r in notes:
-            lines.append(f"- *{r['scenario']} / {r['variant']}*: {r['extra']['note']}")
+            note = _options_literal(r["extra"]["note"])
+            lines.append(f"- *{r['scenario']} / {r['variant']}*: {note}")
     if doc.get("skipped"):
         lines += ["", "Skipped", "-------", ""]
         lines += [f"- {k}: {v}" for k, v in sorted(doc["skipped"].items())]
@@ -173,7 +252,5 @@ def render_rst(json_path: Path, rst_path: Path, image_dir: Path,
                   "of the time; py-spy samples of the nbdkit process for the NBD workloads).",
                   ""]
         for prof in profiles:
-            lines += [f"``{prof.stem}``", "", ".. code-block:: text", ""]
-            lines += [f"   {ln}".rstrip() for ln in prof.read_text(encoding="utf-8").splitlines()]
-            lines.append("")
+            lines += _collapsed(prof.stem, prof.read_text(encoding="utf-8").splitlines())
     rst_path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -112,7 +112,8 @@ def _reference_io_rows(p: Params) -> list[Row]:
         Row("seq-io", "1 MiB allocating write", "AddCowImage.write + flush", "os.pwrite",
             secs("lib_cow_write"), secs("raw_write"), "", None, True,
             extra={"note": note + "; the first write of every cluster of a fresh overlay "
-                                  "(no target in the issue)"}),
+                                  "(informative: the bitmap update and flush of a first write "
+                                  "have no raw-file counterpart to hold them to)"}),
     ]
 
 

@@ -82,7 +82,7 @@ def _server(argv: Sequence[str], sock: Path) -> Iterator[str]:
                       "read and write", needs=("nbdkit", "nbdcopy"), replaces=True)
 def nbd_copy(p: Params) -> list[Row]:
     """The NBD engineer's measurements (``bench/nbd_copy.py``: reads of a hydrated image, writes
-    into a fresh overlay) judged against the issue's 0.5x target, plus writes into clusters that
+    into a fresh overlay) judged against the 0.5x target, plus writes into clusters that
     are already allocated (no bitmap update: the plain data path)."""
     serve = _serve_argv()
     size = 16 * MIB if p.tiny else 1024 * MIB

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.measure import Row, Stats, constant
-from bench.report import fmt_value, render_rst, write_json
+from bench.report import fmt_value, merge_results, render_rst, write_json
 
 
 def _rows() -> list[Row]:
@@ -37,10 +37,12 @@ def test_page_lists_every_row_with_its_verdict_and_draws_plots(tmp_path: Path) -
     rst.parent.mkdir()
     render_rst(js, rst, tmp_path / "_static" / "bench", notes)
     text = rst.read_text()
-    assert text.count("   * - ") == 4  # header + three rows
+    assert text.count(".. rubric:: ") == 2  # one table per scenario
+    assert text.count("   * - ") == 5  # two headers + three rows
     assert "addcow-check: 300.0 ms" in text  # the median, not the first run
-    for verdict in ("yes", "**no**", "—"):
-        assert f"     - {verdict}" in text
+    for verdict in ("<= 1.0x: yes", "< 100 MiB: **no**", "—"):
+        assert f"     - {verdict}\n" in text
+    assert text.count('<div style="overflow-x: auto') == 2  # each table scrolls on its own
     assert "python: 150.0 MiB" in text
     assert "*check / 1 TiB*: fast" in text
     assert "- nbd: needs nbdkit" in text
@@ -60,5 +62,41 @@ def test_profiles_are_embedded_as_text_blocks(tmp_path: Path) -> None:
     rst = tmp_path / "benchmarks.rst"
     render_rst(js, rst, tmp_path / "img", None, profiles)
     text = rst.read_text()
-    assert "``random-reads``\n\n.. code-block:: text\n\n   100.0% run\n" in text
+    assert "<details><summary><code>random-reads</code></summary>" in text
+    assert ".. code-block:: text\n\n   100.0% run\n" in text
     assert "   `- 70.0% AddCowImage.read" in text
+    assert text.index("100.0% run") < text.index("</div></details>")
+
+
+def test_command_lines_are_literals_so_dashes_survive(tmp_path: Path) -> None:
+    """Smart quotes would render ``--impl`` as an en dash followed by "impl"."""
+    row = Row("kit", "108 vectors", "--impl addcow-impl", "copy", Stats((2.0,)), Stats((1.0,)),
+              "", None, False, extra={"note": "nbdcopy --flush and fio --rw=randread, -t"})
+    js = tmp_path / "r.json"
+    write_json([row], {}, js, {})
+    rst = tmp_path / "benchmarks.rst"
+    render_rst(js, rst, tmp_path / "img")
+    text = rst.read_text()
+    assert "     - ``--impl addcow-impl``: 2.00 s" in text
+    assert "nbdcopy ``--flush`` and fio ``--rw=randread,`` ``-t``" not in text
+    assert "nbdcopy ``--flush`` and fio ``--rw=randread``, ``-t``" in text
+
+
+def test_merge_replaces_only_the_rerun_scenarios_in_place() -> None:
+    def row(scn: str, variant: str) -> dict[str, object]:
+        return {"scenario": scn, "variant": variant}
+    old = {"meta": {"started": "then", "ran": {"a": 1, "b": 2, "c": 1}},
+           "rows": [row("a", "1"), row("b", "1"), row("b-extra", "1"), row("c", "1")],
+           "skipped": {"b": "old reason", "c": "kept"}, "errors": {"b": "old"}}
+    new = {"meta": {"started": "now", "minutes": 2.0, "repeats": 5, "ran": {"b": 3}},
+           "rows": [row("b", "2"), row("b-extra", "2"), row("d", "1")],
+           "skipped": {}, "errors": {}}
+    merged = merge_results(old, new, {"b"})
+    assert [(r["scenario"], r["variant"]) for r in merged["rows"]] == [
+        ("a", "1"), ("b", "2"), ("b-extra", "2"), ("d", "1"), ("c", "1")]
+    assert merged["meta"]["started"] == "then"
+    assert merged["meta"]["ran"] == {"a": 1, "c": 1, "b": 3}
+    assert merged["meta"]["reruns"] == [{"scenarios": ["b"], "started": "now",
+                                         "minutes": 2.0, "repeats": 5}]
+    assert merged["skipped"] == {"c": "kept"}
+    assert merged["errors"] == {}
