@@ -45,12 +45,31 @@ def test_untestable_rules_say_why() -> None:
             assert rule.reason, rule.id
 
 
+def test_reader_duties_fit_the_severity() -> None:
+    """A breach that a reader reads past (duty ``ignore``) cannot make a file non-conforming, and
+    a breach of severity ``warning`` leaves a conforming file that a reader refuses only when it
+    cannot read it at all (``FMT-BACKING-KNOWN``: a backing format it does not support)."""
+    for rule in all_rules().values():
+        if rule.reader == "ignore":
+            assert rule.severity == "warning", rule.id
+        if rule.severity == "warning" and rule.testability == "file":
+            assert rule.reader == "ignore" or rule.id == "FMT-BACKING-KNOWN", rule.id
+
+
+def test_split_rules_name_an_active_rule() -> None:
+    rules = all_rules()
+    for rule in rules.values():
+        if rule.split_from is not None:
+            assert rules[rule.split_from].status == "active", rule.id
+            assert rule.split_from != rule.id
+
+
 def test_duplicate_rule_ids_are_refused(tmp_path: object) -> None:
     from pathlib import Path
 
     d = Path(str(tmp_path))
     block = (".. rule:: HDR-X\n   :level: MUST\n   :severity: error\n   :applies-to: file\n"
-             "   :testability: file\n\n   It MUST.\n")
+             "   :testability: file\n   :reader: refuse\n\n   It MUST.\n")
     (d / "a.rst").write_text(block)
     (d / "b.rst").write_text(block)
     with pytest.raises(ValueError, match="HDR-X is declared twice"):

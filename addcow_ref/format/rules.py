@@ -1,4 +1,4 @@
-"""The rule registry: every normative MUST/SHOULD of the spec, by stable rule ID.
+"""The rule registry: every normative MUST/SHOULD/MAY of the spec, by stable rule ID.
 
 Loaded from ``rules.json``, which ``rulesource.py`` extracts from ``spec/*.rst``; a test fails
 when the two disagree. The checker, the vector manifest and the error messages of the reference
@@ -9,16 +9,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-__all__ = ["SPEC_BASE_URL", "Rule", "all_rules", "get_rule", "rule_url"]
+__all__ = ["DOCS_SITE", "DOCS_URL_ENV", "ReaderDuty", "Rule", "all_rules", "docs_base_url",
+           "get_rule", "rule_url", "spec_version"]
 
-#: Where the rendered spec lives; clause links are ``SPEC_BASE_URL + rule.url_path``.
-SPEC_BASE_URL = "https://addcow.readthedocs.io/en/latest/"
+#: The published site, one directory per spec version (``.readthedocs.yaml``). Clause links are
+#: ``DOCS_SITE + spec_version() + "/" + rule.url_path``: a link names the version of the text
+#: the rule registry was extracted from, so it keeps showing the clause a verdict was reached
+#: with after the spec moves on ("latest" would not).
+DOCS_SITE = "https://addcow.readthedocs.io/en/"
+#: Environment variable that replaces the whole docs root (site and version), e.g. with a local
+#: build: ``file:///home/me/addcow/docs/_build/html`` or a plain path to that directory.
+DOCS_URL_ENV = "ADDCOW_DOCS_URL"
 
 Severity = Literal["error", "warning", "info"]
+#: What a reader does with a file that breaks a file-testable rule (spec/conventions.rst).
+ReaderDuty = Literal["refuse", "ignore", "either"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,15 +38,19 @@ class Rule:
     id: str
     title: str
     text: str
-    level: Literal["MUST", "SHOULD"]
+    level: Literal["MUST", "SHOULD", "MAY"]
     severity: Severity
     applies_to: Literal["file", "reader", "writer"]
     testability: Literal["file", "reader", "writer", "untestable"]
+    #: Set exactly for ``testability == "file"``; ``None`` for every other rule.
+    reader: ReaderDuty | None
     unbreakable: bool
     reason: str | None
     field: str | None
     spec_since: str
     status: Literal["active", "retired"]
+    #: The rule whose text this one took over part of, when it was split off it.
+    split_from: str | None
     page: str
     anchor: str
 
@@ -58,5 +74,24 @@ def get_rule(rule_id: str) -> Rule:
         raise KeyError(f"unknown rule ID {rule_id!r}") from None
 
 
-def rule_url(rule_id: str, base: str = SPEC_BASE_URL) -> str:
-    return base + get_rule(rule_id).url_path
+def spec_version() -> str:
+    """The newest spec version any rule of the registry comes from: the version of the text the
+    registry (and so every verdict and clause link) was written against."""
+    versions = {r.spec_since for r in all_rules().values()}
+    return max(versions, key=lambda v: tuple(int(p) for p in v.split(".") if p.isdigit()))
+
+
+def docs_base_url(base: str | None = None) -> str:
+    """The docs root clause paths are appended to, always ending in ``/``: ``base`` when given,
+    else ``$ADDCOW_DOCS_URL``, else the published site at :func:`spec_version`. A value without
+    a URL scheme is a directory (a local ``sphinx-build`` output) and becomes a ``file://`` URL."""
+    chosen = base if base else os.environ.get(DOCS_URL_ENV) or f"{DOCS_SITE}{spec_version()}/"
+    if not urlsplit(chosen).scheme or len(urlsplit(chosen).scheme) == 1:  # 1: a Windows drive
+        chosen = Path(chosen).expanduser().resolve().as_uri()
+    return chosen if chosen.endswith("/") else chosen + "/"
+
+
+def rule_url(rule_id: str, base: str | None = None) -> str:
+    """The link to a rule's clause under :func:`docs_base_url` (``base``, the environment or
+    the published site)."""
+    return docs_base_url(base) + get_rule(rule_id).url_path
