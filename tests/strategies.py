@@ -15,17 +15,14 @@ from hypothesis import strategies as st
 
 from addcow_ref.format.constants import (
     BITMAP_ALIGNMENT,
-    FORMAT_FIELD_LENGTH,
     HEADER_LENGTH_V2,
-    MAGIC,
     MAX_CLUSTER_BITS,
     MAX_VIRTUAL_SIZE,
     MIN_CLUSTER_BITS,
     SECTOR_SIZE,
-    VERSION_2,
 )
+from addcow_ref.format.forge import forge_v2, name_fields
 from addcow_ref.format.layout import FieldInfo, field_table
-from addcow_ref.format.schema import HEADER_V2
 
 __all__ = [
     "conforming_header_v2_values",
@@ -52,18 +49,14 @@ def header_values(struct: Struct) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({f.name: field_strategy(f) for f in field_table(struct)})
 
 
-def _padded(name: str) -> bytes:
-    return name.encode("ascii").ljust(FORMAT_FIELD_LENGTH, b"\0")
-
-
 @st.composite
 def conforming_header_v2_values(draw: st.DrawFn) -> dict[str, Any]:
     """A v2 header that passes every single-field check of the schema, with consistent names.
 
-    Starts from :func:`header_values` so every field gets a value, then overrides the fields that
-    the spec constrains. The names sit at the start of the name area, image name first.
+    Starts from the schema's default header (``forge_v2``) and draws the fields the spec leaves
+    open; magic, version, reserved bytes and the image format keep their defaults. The names sit
+    at the start of the name area, image name first.
     """
-    values = draw(header_values(HEADER_V2))
     header_length = HEADER_LENGTH_V2 + 8 * draw(st.integers(0, 16))
     image_len = draw(st.integers(1, 64))
     has_backing = draw(st.booleans())
@@ -71,24 +64,15 @@ def conforming_header_v2_values(draw: st.DrawFn) -> dict[str, Any]:
     min_offset = header_length + image_len + backing_len
     bitmap_offset = BITMAP_ALIGNMENT * draw(
         st.integers(max(1, -(-min_offset // BITMAP_ALIGNMENT)), 16))
-    values.update(
-        magic=MAGIC,
-        version=VERSION_2,
+    backing_format = draw(st.sampled_from(["raw", "add-cow"])) if has_backing else ""
+    header = forge_v2(
         header_length=header_length,
-        incompatible_features=0,
         compatible_features=draw(st.sampled_from([0, 1])),
-        autoclear_features=0,
         virtual_size=SECTOR_SIZE * draw(st.integers(0, MAX_VIRTUAL_SIZE // SECTOR_SIZE)),
         bitmap_offset=bitmap_offset,
         cluster_bits=draw(st.integers(MIN_CLUSTER_BITS, MAX_CLUSTER_BITS)),
-        reserved1=bytes(4),
-        image_name_offset=header_length,
-        image_name_length=image_len,
-        backing_name_offset=header_length + image_len if has_backing else 0,
-        backing_name_length=backing_len,
-        image_format=_padded("raw"),
-        backing_format=_padded(draw(st.sampled_from(["raw", "add-cow"]))) if has_backing
-        else bytes(FORMAT_FIELD_LENGTH),
-        reserved2=bytes(16),
+        backing_format=backing_format.encode("ascii"),
+        **name_fields(bytes(image_len), bytes(backing_len) if has_backing else None,
+                      start=header_length),
     )
-    return values
+    return header.as_dict()

@@ -12,6 +12,7 @@ import os
 __all__ = [
     "AddCowError",
     "BackingFileError",
+    "FieldError",
     "FormatError",
     "ImageFileError",
     "ReadOnlyError",
@@ -73,3 +74,8 @@ class ImageFileError(AddCowError):
 
 class ReadOnlyError(AddCowError):
     """A write was asked of an image opened read-only (v1 images are always read-only)."""
+
+
+class FieldError(AddCowError, ValueError):
+    """A header field named or set by hand that the schema does not have or cannot hold (the
+    forging API and ``addcow set-field``): the message names the field."""

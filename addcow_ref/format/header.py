@@ -1,16 +1,19 @@
 """Decoded headers and the values derived from them (spec: "Header", "COW bitmap", "v1").
 
-A header object wraps the raw values parsed by ``schema.py`` and adds derived properties
-(``cluster_size``, ``cluster_count``, ``bitmap_length``...). Field names are not repeated here:
-attribute access is delegated to the parsed values, so a field added to the schema appears on the
-object without touching this file.
+A header is a frozen dataclass with one typed attribute per field of its ``schema.py`` struct
+(``int`` for the ``IntNNub`` fields, ``bytes`` for the ``Bytes(n)`` ones), so a misspelt field is
+a type error rather than a silent ``AttributeError`` at run time. The attribute list repeats the
+schema's field names; ``tests/addcow_ref/test_header_model.py`` compares them with the field
+table (names, order, Python types), so a field added to the schema without the model fails the
+tests. Derived values (``cluster_size``, ``cluster_count``, ``bitmap_length``...) are properties.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar, Self
 
 from construct import ConstructError, Container, Struct
 
@@ -21,8 +24,8 @@ from addcow_ref.format.constants import (
     V1_CLUSTER_BITS,
 )
 from addcow_ref.format.errors import FormatError, TruncatedError
-from addcow_ref.format.layout import field_table
-from addcow_ref.format.schema import HEADER_V1, HEADER_V2
+from addcow_ref.format.layout import field_info, field_table
+from addcow_ref.format.schema import HEADER_V1, HEADER_V2, FieldValue
 
 __all__ = [
     "HeaderV1",
@@ -35,6 +38,10 @@ __all__ = [
     "parse_header_v1",
     "read_version",
 ]
+
+#: Marks a dataclass attribute of a header that is not a field of its schema (v1's virtual size,
+#: which comes from the image file).
+NOT_A_FIELD = {"schema_field": False}
 
 
 def cluster_count_for(virtual_size: int, cluster_bits: int) -> int:
@@ -58,68 +65,92 @@ def decode_format(raw: bytes) -> str:
 
 
 class _Header:
-    """Common behaviour of the v1 and v2 header wrappers."""
+    """Common behaviour of the v1 and v2 header records."""
 
-    _struct: Struct
+    _struct: ClassVar[Struct]
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        names = [f.name for f in field_table(self._struct)]
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """The schema's field names, in on-disk order."""
+        return [f.name for f in field_table(cls._struct)]
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], **extra: Any) -> Self:
+        """A header from a mapping of every field's value (as ``construct`` parses them).
+
+        Keys starting with ``_`` (construct's ``_io``) are ignored; a missing or unknown field
+        is a ``TypeError`` naming it.
+        """
+        names = cls.field_names()
         missing = [n for n in names if n not in values]
         if missing:
             raise TypeError(f"header values lack {', '.join(missing)}")
-        self._values: dict[str, Any] = {n: values[n] for n in names}
+        unknown = sorted(k for k in values if k not in names and not k.startswith("_"))
+        if unknown:
+            raise TypeError(f"no such header field(s): {', '.join(unknown)}")
+        return cls(**{n: values[n] for n in names}, **extra)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["_values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, _Header) and type(other) is type(self)
-                and other._values == self._values)
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._values.items()))
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
-        return f"{type(self).__name__}({inner})"
-
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, FieldValue]:
         """The raw field values, in schema order."""
-        return dict(self._values)
+        return {n: getattr(self, n) for n in self.field_names()}
 
-    def replace(self, **changes: Any) -> Any:
-        unknown = set(changes) - set(self._values)
+    def replace(self, **changes: Any) -> Self:
+        """A copy with the named fields changed; an unknown name is a ``TypeError``."""
+        unknown = set(changes) - set(self.field_names())
         if unknown:
             raise TypeError(f"no such header field(s): {', '.join(sorted(unknown))}")
-        return type(self)({**self._values, **changes})
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
     def build(self) -> bytes:
         """The header's bytes, exactly ``sizeof`` of its schema long."""
         try:
-            return bytes(self._struct.build(Container(self._values)))
+            return bytes(self._struct.build(Container(self.as_dict())))
         except (ConstructError, TypeError, ValueError) as e:
             raise FormatError(f"cannot build header: {e}") from None
 
+    def _geometry(self) -> tuple[int, int]:
+        """``(virtual_size, cluster_bits)``: where each version keeps them differs."""
+        raise NotImplementedError
+
     @property
     def cluster_size(self) -> int:
-        return 1 << int(self.cluster_bits)
+        return 1 << self._geometry()[1]
 
     @property
     def cluster_count(self) -> int:
-        return cluster_count_for(int(self.virtual_size), int(self.cluster_bits))
+        return cluster_count_for(*self._geometry())
 
     @property
     def bitmap_length(self) -> int:
-        return bitmap_length_for(int(self.virtual_size), int(self.cluster_bits))
+        return bitmap_length_for(*self._geometry())
 
 
+@dataclasses.dataclass(frozen=True)
 class HeaderV2(_Header):
-    """A version 2 header; see ``schema.HEADER_V2`` for the fields."""
+    """A version 2 header; see ``schema.HEADER_V2`` for what each field means."""
 
-    _struct = HEADER_V2
+    _struct: ClassVar[Struct] = HEADER_V2
+
+    magic: bytes
+    version: int
+    header_length: int
+    incompatible_features: int
+    compatible_features: int
+    autoclear_features: int
+    virtual_size: int
+    bitmap_offset: int
+    cluster_bits: int
+    reserved1: bytes
+    image_name_offset: int
+    image_name_length: int
+    backing_name_offset: int
+    backing_name_length: int
+    image_format: bytes
+    backing_format: bytes
+    reserved2: bytes
+
+    def _geometry(self) -> tuple[int, int]:
+        return self.virtual_size, self.cluster_bits
 
     @property
     def has_backing(self) -> bool:
@@ -134,37 +165,47 @@ class HeaderV2(_Header):
         return decode_format(self.backing_format)
 
 
+@dataclasses.dataclass(frozen=True)
 class HeaderV1(_Header):
     """A legacy version 1 header. Its cluster size is fixed and its virtual size comes from the
-    image file's length, so ``virtual_size`` must be supplied by the caller."""
+    image file's length, so ``virtual_size`` needs :meth:`with_image_length` first."""
 
-    _struct = HEADER_V1
-    cluster_bits = V1_CLUSTER_BITS
-    bitmap_offset = HEADER_LENGTH_V1
-    header_length = HEADER_LENGTH_V1
+    _struct: ClassVar[Struct] = HEADER_V1
+    cluster_bits: ClassVar[int] = V1_CLUSTER_BITS
+    bitmap_offset: ClassVar[int] = HEADER_LENGTH_V1
+    header_length: ClassVar[int] = HEADER_LENGTH_V1
 
-    def __init__(self, values: Mapping[str, Any], virtual_size: int | None = None) -> None:
-        super().__init__(values)
-        self.__dict__["_virtual_size"] = virtual_size
+    magic: bytes
+    version: int
+    backing_file: bytes
+    image_file: bytes
+    reserved: bytes
+    #: The image file's length rounded down to a sector, once known; not part of the header's
+    #: bytes, so neither compared nor shown.
+    known_virtual_size: int | None = dataclasses.field(
+        default=None, kw_only=True, compare=False, repr=False, metadata=NOT_A_FIELD)
+
+    def _geometry(self) -> tuple[int, int]:
+        return self.virtual_size, V1_CLUSTER_BITS
 
     @property
     def virtual_size(self) -> int:
-        vs = self.__dict__["_virtual_size"]
-        if vs is None:
+        if self.known_virtual_size is None:
             raise ValueError("a v1 header's virtual size comes from its image file; "
                              "call with_image_length() first")
-        return int(vs)
+        return self.known_virtual_size
 
     def with_image_length(self, image_length: int) -> HeaderV1:
-        return HeaderV1(self._values, image_length - image_length % SECTOR_SIZE)
+        return dataclasses.replace(
+            self, known_virtual_size=image_length - image_length % SECTOR_SIZE)
 
     @property
     def image_name(self) -> bytes:
-        return bytes(self.image_file).split(b"\0", 1)[0]
+        return self.image_file.split(b"\0", 1)[0]
 
     @property
     def backing_name(self) -> bytes:
-        return bytes(self.backing_file).split(b"\0", 1)[0]
+        return self.backing_file.split(b"\0", 1)[0]
 
 
 def _read_exact(f: BinaryIO, size: int, file: str | None) -> bytes:
@@ -178,9 +219,10 @@ def _read_exact(f: BinaryIO, size: int, file: str | None) -> bytes:
 
 def read_version(data: bytes) -> int | None:
     """The version field of a header prefix, or None if the prefix is too short."""
-    if len(data) < 12:
+    info = field_info(HEADER_V2, "version")
+    if len(data) < info.end:
         return None
-    return int.from_bytes(data[8:12], "big")
+    return int.from_bytes(data[info.offset:info.end], "big")
 
 
 def parse_header(data: bytes | BinaryIO, *, file: str | None = None) -> HeaderV2:
@@ -188,19 +230,18 @@ def parse_header(data: bytes | BinaryIO, *, file: str | None = None) -> HeaderV2
     ``validate.py``'s, so a checker can see every field of a broken header."""
     f = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
     raw = _read_exact(f, HEADER_LENGTH_V2, file)
-    values = HEADER_V2.parse(raw)
-    return HeaderV2({k: v for k, v in values.items() if not k.startswith("_")})
+    return HeaderV2.from_values(HEADER_V2.parse(raw))
 
 
 def parse_header_v1(data: bytes | BinaryIO, *, file: str | None = None) -> HeaderV1:
     """Parse the 2560-byte v1 header (virtual size still unknown: see ``with_image_length``)."""
     f = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
     raw = _read_exact(f, HEADER_LENGTH_V1, file)
-    values = HEADER_V1.parse(raw)
-    return HeaderV1({k: v for k, v in values.items() if not k.startswith("_")})
+    return HeaderV1.from_values(HEADER_V1.parse(raw))
 
 
 def build_header(**values: Any) -> bytes:
-    """Build v2 header bytes from field values (``HeaderV2(values).build()``)."""
-    return HeaderV2(values).build()
+    """Build v2 header bytes from every field's value (``HeaderV2.from_values(values)``); to
+    name only the fields that differ from the defaults, use ``forge.forge_v2``."""
+    return HeaderV2.from_values(values).build()
 

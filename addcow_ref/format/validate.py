@@ -15,7 +15,6 @@ from construct import Container, Struct
 
 from addcow_ref.format.constants import (
     BACKING_FORMATS,
-    FORMAT_FIELD_LENGTH,
     IMAGE_FORMATS,
     KNOWN_AUTOCLEAR_FEATURES,
     KNOWN_COMPATIBLE_FEATURES,
@@ -23,7 +22,7 @@ from addcow_ref.format.constants import (
 )
 from addcow_ref.format.errors import FormatError, TruncatedError, UnsupportedFeatureError
 from addcow_ref.format.header import HeaderV1, HeaderV2, decode_format
-from addcow_ref.format.layout import field_table, offset_of
+from addcow_ref.format.layout import field_info, field_table, span_of
 from addcow_ref.format.rules import get_rule
 from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 
@@ -94,18 +93,22 @@ def check_fields(header: HeaderV2 | HeaderV1) -> list[Violation]:
 
 def check_features(header: HeaderV2) -> list[Violation]:
     out: list[Violation] = []
-    words: list[tuple[str, int, str]] = [
-        ("incompatible_features", KNOWN_INCOMPATIBLE_FEATURES, "FEAT-INCOMPAT-UNKNOWN"),
-        ("compatible_features", KNOWN_COMPATIBLE_FEATURES, "FEAT-COMPAT-UNKNOWN"),
-        ("autoclear_features", KNOWN_AUTOCLEAR_FEATURES, "FEAT-AUTOCLEAR-UNKNOWN"),
+    words: list[tuple[str, int, int, str]] = [
+        ("incompatible_features", header.incompatible_features, KNOWN_INCOMPATIBLE_FEATURES,
+         "FEAT-INCOMPAT-UNKNOWN"),
+        ("compatible_features", header.compatible_features, KNOWN_COMPATIBLE_FEATURES,
+         "FEAT-COMPAT-UNKNOWN"),
+        ("autoclear_features", header.autoclear_features, KNOWN_AUTOCLEAR_FEATURES,
+         "FEAT-AUTOCLEAR-UNKNOWN"),
     ]
-    for name, known, rule_id in words:
-        unknown = int(getattr(header, name)) & ~known
+    for name, value, known, rule_id in words:
+        unknown = value & ~known
         if unknown:
-            bits = [i for i in range(64) if unknown >> i & 1]
+            info = field_info(HEADER_V2, name)
+            bits = [i for i in range(8 * info.size) if unknown >> i & 1]
             out.append(Violation(
                 rule_id, f"{name} has unknown bit(s) {', '.join(map(str, bits))}",
-                offset=offset_of(HEADER_V2, name), length=8, field=name,
+                offset=info.offset, length=info.size, field=name,
                 expected=f"only known bits (mask 0x{known:x})", actual=f"0x{unknown:x}"))
     return out
 
@@ -113,36 +116,36 @@ def check_features(header: HeaderV2) -> list[Violation]:
 def _format_field_violations(header: HeaderV2, name: str) -> list[Violation]:
     raw: bytes = getattr(header, name)
     text, _, pad = raw.partition(b"\0")
-    off = offset_of(HEADER_V2, name)
+    info = field_info(HEADER_V2, name)
     if pad.strip(b"\0") or not all(0x20 < c < 0x7F for c in text):
         return [Violation("FMT-PADDING", f"{name} is not printable ASCII followed by NUL bytes: "
-                          f"{_hex(raw)}", offset=off, length=FORMAT_FIELD_LENGTH, field=name,
+                          f"{_hex(raw)}", offset=info.offset, length=info.size, field=name,
                           actual=_hex(raw))]
     return []
 
 
 def check_formats(header: HeaderV2) -> list[Violation]:
     out: list[Violation] = []
-    img_off = offset_of(HEADER_V2, "image_format")
-    bak_off = offset_of(HEADER_V2, "backing_format")
+    img = field_info(HEADER_V2, "image_format")
+    bak = field_info(HEADER_V2, "backing_format")
     for name in ("image_format", "backing_format"):
         out += _format_field_violations(header, name)
     image_format = decode_format(header.image_format)
     if image_format not in IMAGE_FORMATS:
         out.append(Violation("FMT-IMAGE", f"image_format is {image_format!r}; expected 'raw'",
-                             offset=img_off, length=FORMAT_FIELD_LENGTH, field="image_format",
+                             offset=img.offset, length=img.size, field=img.name,
                              expected="raw", actual=image_format))
     backing_format = decode_format(header.backing_format)
     if bool(backing_format) != header.has_backing:
         what = ("names a format but the image has no backing file" if backing_format
                 else "is empty but the image has a backing file")
         out.append(Violation("FMT-BACKING-PRESENCE", f"backing_format {what}",
-                             offset=bak_off, length=FORMAT_FIELD_LENGTH, field="backing_format",
+                             offset=bak.offset, length=bak.size, field=bak.name,
                              actual=backing_format))
     elif backing_format and backing_format not in BACKING_FORMATS:
         out.append(Violation("FMT-BACKING-KNOWN",
                              f"backing_format {backing_format!r} is not raw or add-cow",
-                             offset=bak_off, length=FORMAT_FIELD_LENGTH, field="backing_format",
+                             offset=bak.offset, length=bak.size, field=bak.name,
                              expected="raw or add-cow", actual=backing_format))
     return out
 
@@ -160,6 +163,11 @@ class _NameRef:
     @property
     def field(self) -> str:
         return f"{self.which}_name_offset"
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """Offset and length of this name's offset and length fields together."""
+        return span_of(HEADER_V2, self.field, f"{self.which}_name_length")
 
 
 def _iter_chunks(read_at: ReadAt, start: int, end: int,
@@ -183,17 +191,17 @@ def check_names(header: HeaderV2, read_at: ReadAt, file_size: int,
     the holes of a sparse file are skipped unread, so a terabyte-sized name area that is mostly
     hole costs a few ``lseek`` calls instead of terabytes of reads."""
     out: list[Violation] = []
-    area_start = int(header.header_length)
-    area_end = int(header.bitmap_offset)
+    area_start = header.header_length
+    area_end = header.bitmap_offset
     refs: list[_NameRef] = []
     if header.image_name_length:
-        refs.append(_NameRef("image", int(header.image_name_offset),
-                             int(header.image_name_length)))
-    bo, bl = int(header.backing_name_offset), int(header.backing_name_length)
+        refs.append(_NameRef("image", header.image_name_offset, header.image_name_length))
+    bo, bl = header.backing_name_offset, header.backing_name_length
+    backing_span = span_of(HEADER_V2, "backing_name_offset", "backing_name_length")
     if (bo == 0) != (bl == 0):
         out.append(Violation("NAME-BACKING-PAIR",
                              f"backing_name_offset is {bo} but backing_name_length is {bl}",
-                             offset=offset_of(HEADER_V2, "backing_name_offset"), length=8,
+                             offset=backing_span[0], length=backing_span[1],
                              field="backing_name_offset"))
     elif bo:
         refs.append(_NameRef("backing", bo, bl))
@@ -204,7 +212,7 @@ def check_names(header: HeaderV2, read_at: ReadAt, file_size: int,
                 "NAME-BOUNDS",
                 f"{ref.which} name [{ref.offset}, {ref.end}) is outside the name area "
                 f"[{area_start}, {area_end})",
-                offset=offset_of(HEADER_V2, ref.field), length=8, field=ref.field,
+                offset=ref.span[0], length=ref.span[1], field=ref.field,
                 expected=f"within [{area_start}, {area_end})", actual=f"[{ref.offset}, {ref.end})"))
         else:
             inside.append(ref)
@@ -213,8 +221,7 @@ def check_names(header: HeaderV2, read_at: ReadAt, file_size: int,
             "NAME-OVERLAP",
             f"image name [{refs[0].offset}, {refs[0].end}) and backing name "
             f"[{refs[1].offset}, {refs[1].end}) overlap",
-            offset=offset_of(HEADER_V2, "backing_name_offset"), length=8,
-            field="backing_name_offset"))
+            offset=backing_span[0], length=backing_span[1], field="backing_name_offset"))
     for ref in inside:
         for pos, data in _iter_chunks(read_at, ref.offset, ref.end):
             nul = data.find(b"\0")
@@ -245,7 +252,7 @@ def check_names(header: HeaderV2, read_at: ReadAt, file_size: int,
 
 def check_file_length(header: HeaderV2 | HeaderV1, file_size: int) -> list[Violation]:
     """BMP-LENGTH (file too short for its bitmap) and BMP-TRAILING (bytes after it)."""
-    end = int(header.bitmap_offset) + header.bitmap_length
+    end = header.bitmap_offset + header.bitmap_length
     rule = "V1-BITMAP-LENGTH" if isinstance(header, HeaderV1) else "BMP-LENGTH"
     if file_size < end:
         return [Violation(rule, f"file is {file_size} bytes long; the bitmap needs it to be at "
@@ -265,14 +272,14 @@ def check_v1(header: HeaderV1) -> list[Violation]:
         raw: bytes = getattr(header, name)
         _text, nul, pad = raw.partition(b"\0")
         if not nul or pad.strip(b"\0"):
-            off = offset_of(HEADER_V1, name)
+            info = field_info(HEADER_V1, name)
             out.append(Violation("V1-NAME-PADDING",
-                                 f"{name} is not at most 1023 bytes followed by NUL padding",
-                                 offset=off, length=len(raw), field=name))
+                                 f"{name} is not at most {info.size - 1} bytes followed by NUL "
+                                 "padding", offset=info.offset, length=len(raw), field=name))
     if not header.image_name:
+        image = field_info(HEADER_V1, "image_file")
         out.append(Violation("V1-IMAGE-NAME", "image_file is empty",
-                             offset=offset_of(HEADER_V1, "image_file"), length=1024,
-                             field="image_file"))
+                             offset=image.offset, length=image.size, field=image.name))
     return out
 
 
@@ -281,12 +288,12 @@ def header_violations(header: HeaderV2, read_at: ReadAt, file_size: int,
     """Every rule that the add-cow file alone decides, except bitmap contents (streamed
     separately: see ``bitmap.py``)."""
     out = check_fields(header)
-    if int(header.header_length) > int(header.bitmap_offset):
+    if header.header_length > header.bitmap_offset:
+        info = field_info(HEADER_V2, "header_length")
         out.append(Violation("HDR-LENGTH-BOUND",
                              f"header_length {header.header_length} exceeds bitmap_offset "
                              f"{header.bitmap_offset}",
-                             offset=offset_of(HEADER_V2, "header_length"), length=4,
-                             field="header_length"))
+                             offset=info.offset, length=info.size, field=info.name))
     out += check_features(header)
     out += check_names(header, read_at, file_size, next_data)
     out += check_formats(header)

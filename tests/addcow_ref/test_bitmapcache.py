@@ -1,7 +1,10 @@
-"""The bitmap cache against a set-of-clusters model: random set_range/get/runs/flush with
-tiny chunks and capacities, so eviction and write-back happen constantly."""
+"""The bitmap cache against a set-of-clusters model: random set_range/get/runs/count_ones/flush
+with tiny chunks and capacities, so eviction and write-back happen constantly and every range
+walk crosses chunk boundaries."""
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 from hypothesis import given
@@ -18,6 +21,7 @@ ops = st.lists(st.one_of(
     st.tuples(st.just("get"), st.integers(0, 199), st.just(0)),
     st.tuples(st.just("runs"), st.integers(0, 199), st.integers(0, 200)),
     st.tuples(st.just("flush"), st.just(0), st.just(0)),
+    st.tuples(st.just("count"), st.just(0), st.just(0)),
 ), max_size=40)
 
 
@@ -51,6 +55,10 @@ def test_cache_matches_model(tmp_path_factory: pytest.TempPathFactory, count: in
                     assert all((c in model) == value for c in range(start, start + m))
                     pos += m
                 assert pos == min(a + n, count)
+                # maximal: runs that meet at a chunk boundary are merged
+                assert all(x[2] != y[2] for x, y in itertools.pairwise(runs))
+            elif op == "count":
+                assert cache.count_ones() == len(model)
             else:
                 cache.flush()
             assert len(cache) <= capacity + 1

@@ -8,22 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from addcow_ref.format.constants import MAGIC
+from addcow_ref.format.forge import forge_v2
 from addcow_ref.format.header import HeaderV2
 from addcow_ref.format.validate import check_names, header_violations
 
 TIB = 1 << 40
 
 
-def _header(**changes: object) -> HeaderV2:
-    values: dict[str, object] = dict(  # noqa: C408 (field names read better as keywords)
-        magic=MAGIC, version=2, header_length=128, incompatible_features=0,
-        compatible_features=0, autoclear_features=0, virtual_size=1 << 20, bitmap_offset=4096,
-        cluster_bits=16, reserved1=bytes(4), image_name_offset=128, image_name_length=9,
-        backing_name_offset=0, backing_name_length=0, image_format=b"raw".ljust(16, b"\0"),
-        backing_format=bytes(16), reserved2=bytes(16))
-    values.update(changes)
-    return HeaderV2(values)
+def _header(**changes: int | bytes) -> HeaderV2:
+    """A 1 MiB image named ``image.raw`` (9 bytes) without backing file; fields by name."""
+    return forge_v2(**{"virtual_size": 1 << 20, "image_name_length": 9, **changes})
 
 
 def _seek_data(fd: int, end: int) -> object:
