@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from addcow_ref.engine.fileio import BlockFile, FileSystem
+from addcow_ref.engine.oslocks import lock_file
 from addcow_ref.format.constants import FORMAT_RAW, MAX_CHAIN_DEPTH
 from addcow_ref.format.errors import BackingFileError
 
@@ -25,20 +26,55 @@ __all__ = [
     "BackingOpener",
     "ChainState",
     "MissingBacking",
+    "NameConfinedError",
     "RawBacking",
+    "confine_root",
+    "is_confined",
     "open_backing",
     "register_backing_format",
     "resolve_name",
 ]
 
 
-def resolve_name(container: str, name: bytes | str) -> str:
+def resolve_name(container: str, name: bytes | str, *, confine: str | None = None,
+                 field: str | None = None) -> str:
     """Resolve a stored name against the directory of the add-cow file ``container``
-    (READ-NAME-RELATIVE), never against the current working directory."""
+    (READ-NAME-RELATIVE), never against the current working directory.
+
+    With ``confine`` (a directory, see :func:`confine_root`) the result must resolve, after
+    symbolic links, inside it, or :class:`NameConfinedError` is raised before anything is
+    opened (spec: "Checking an untrusted upload"); ``field`` is the header field it came from,
+    for that error."""
     text = os.fsdecode(name)
     if os.path.isabs(text):
-        return text
-    return os.path.join(os.path.dirname(os.path.abspath(container)), text)
+        path = text
+    else:
+        path = os.path.join(os.path.dirname(os.path.abspath(container)), text)
+    if confine is not None and not is_confined(path, confine):
+        raise NameConfinedError(f"name {text!r} resolves outside the confinement directory "
+                                f"{confine}; not opened", file=container, field=field,
+                                rule_id="NAME-CONFINED")
+    return path
+
+
+class NameConfinedError(BackingFileError):
+    """A name that leaves the confinement directory (NAME-CONFINED under ``--confine``). The
+    message never says whether the file it names exists: nothing outside was looked at."""
+
+
+def confine_root(directory: str | os.PathLike[str]) -> str:
+    """The confinement directory as :func:`is_confined` compares it: symlinks resolved."""
+    return os.path.realpath(os.fspath(directory))
+
+
+def is_confined(path: str | os.PathLike[str], root: str) -> bool:
+    """Whether ``path`` resolves, after symbolic links, to ``root`` or a file below it
+    (``root`` from :func:`confine_root`). Only ``realpath`` runs: no file is opened."""
+    real = os.path.realpath(os.fspath(path))
+    try:
+        return os.path.commonpath([root, real]) == root
+    except ValueError:  # one relative, one absolute: cannot happen after realpath
+        return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +118,13 @@ class ChainState:
 
     seen: frozenset[tuple[int, int]]
     depth: int
+    #: Skip the shared locks (LOCK-FORCE-SHARE): only ever set for read-only opens.
+    force_share: bool = False
+    #: The confinement directory (:func:`confine_root`) every name must stay in, if any.
+    confine: str | None = None
+    #: The identities of the image files of the add-cow files above: no file of the chain may
+    #: be one of them (IMG-IDENTITY).
+    images: frozenset[tuple[int, int]] = frozenset()
 
 
 class RawBacking:
@@ -127,9 +170,10 @@ class RawBacking:
 
 
 class MissingBacking:
-    """A backing file that does not exist. Opening the image still works (an image whose
-    clusters are all allocated never needs it), but reading an unallocated cluster raises
-    instead of returning zeros (BACK-EXISTS)."""
+    """A backing file that does not exist (or, for ``addcow info``'s lenient open, one that
+    could not be opened). An image refuses it at open (BACK-EXISTS); where an image is opened
+    leniently to show its header, reading an unallocated cluster raises instead of returning
+    zeros."""
 
     size = 0
 
@@ -173,30 +217,44 @@ def open_backing(container: str, name: bytes | str, fmt: str, fs: FileSystem,
     """Open the backing file ``name`` of the add-cow file ``container`` as format ``fmt``.
 
     ``chain`` describes the add-cow files above it. Raises :class:`BackingFileError` for loops
-    (BACK-LOOP), too deep chains (BACK-DEPTH), unsupported formats and unreadable files; a file
-    that does not exist yields a :class:`MissingBacking` (BACK-EXISTS is checked on use).
+    (BACK-LOOP), too deep chains (BACK-DEPTH), a file that is the image file of an add-cow file
+    above (IMG-IDENTITY), a FIFO, socket, character device or directory (IMG-FILE-TYPE, learnt
+    by ``stat`` before any open: READ-FILE-TYPE), unsupported formats and unreadable files. A
+    file that does not exist yields a :class:`MissingBacking`, which an image refuses when it
+    opens (BACK-EXISTS); tools that only name the file (create, rebase) report it their way.
     """
-    path = resolve_name(container, name)
+    path = resolve_name(container, name, confine=chain.confine, field="backing_name_offset")
     kind = fs.kind(path)
     if kind == "missing":
         return MissingBacking(path, fmt, "it does not exist")
     if kind not in ("file", "block"):
-        raise BackingFileError("backing file is not a regular file or block device",
-                               file=path, rule_id="BACK-FORMAT")
-    if fmt == FORMAT_RAW:
-        try:
-            return RawBacking(path, fs.open(path, writable=False))
-        except OSError as e:
-            raise BackingFileError(f"cannot open backing file: {e.strerror}",
-                                   file=path, rule_id="BACK-EXISTS") from None
-    if fmt not in _OPENERS:
-        raise BackingFileError(f"backing format {fmt!r} is not supported",
-                               file=path, field="backing_format", rule_id="FMT-BACKING-KNOWN")
+        raise BackingFileError(f"backing file is a {kind}, not a regular file or block device",
+                               file=path, rule_id="IMG-FILE-TYPE")
     try:
         ident = fs.identity(path)
     except OSError as e:
         raise BackingFileError(f"cannot stat backing file: {e.strerror}", file=path,
                                rule_id="BACK-EXISTS") from None
+    if ident in chain.images:
+        raise BackingFileError("backing file is the image file of an add-cow file above it",
+                               file=container, field="backing_name_offset",
+                               rule_id="IMG-IDENTITY")
+    if fmt == FORMAT_RAW:
+        try:
+            file = fs.open(path, writable=False)
+        except OSError as e:
+            raise BackingFileError(f"cannot open backing file: {e.strerror}",
+                                   file=path, rule_id="BACK-EXISTS") from None
+        if not chain.force_share:
+            try:  # every opener shares the backing files of its chain (LOCK-WRITER, -READER)
+                lock_file(file, path, exclusive=False)
+            except BaseException:
+                file.close()
+                raise
+        return RawBacking(path, file)
+    if fmt not in _OPENERS:
+        raise BackingFileError(f"backing format {fmt!r} is not supported",
+                               file=path, field="backing_format", rule_id="FMT-BACKING-KNOWN")
     if ident in chain.seen:
         raise BackingFileError(f"backing chain loops back to {path}", file=container,
                                field="backing_name_offset", rule_id="BACK-LOOP")
@@ -204,4 +262,4 @@ def open_backing(container: str, name: bytes | str, fmt: str, fs: FileSystem,
         raise BackingFileError(
             f"backing chain holds more than {MAX_CHAIN_DEPTH} add-cow files below the top image",
             file=container, field="backing_name_offset", rule_id="BACK-DEPTH")
-    return _OPENERS[fmt](path, fs, ChainState(chain.seen | {ident}, chain.depth))
+    return _OPENERS[fmt](path, fs, dataclasses.replace(chain, seen=chain.seen | {ident}))

@@ -11,9 +11,14 @@ patch named the three ways such a cache breaks under parallel requests; this one
    bit operations, never across a read, write or fsync. An entry in use is *pinned* (a reference
    count); eviction skips pinned entries, so nobody's chunk disappears under them.
 3. *No two writers allocating one cluster at once* is the image's job (per-cluster allocation
-   ownership in ``image.py``); this cache only guarantees that setting bits is atomic.
+   ownership, :class:`~addcow_ref.engine.locks.ClusterOwnership`); this cache only guarantees
+   that setting bits is atomic.
 
 I/O errors leave as :class:`AddCowError` naming the add-cow file and the byte offset.
+
+Padding bits (the bits of the last byte past ``cluster_count``) are cleared in memory as the
+last chunk is loaded: a reader never counts them as allocation, and a write-back writes them 0
+(BMP-PADDING; set ones are only the trace of an interrupted resize).
 
 Ordering (rule WRITE-DATA-BEFORE-BIT): bits are set in memory after their clusters' data has been
 written to the image file, and a chunk reaches the disk only through :meth:`_write_back`, which
@@ -30,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from addcow_ref.engine.fileio import BlockFile
-from addcow_ref.format.bitmap import count_ones, get_bit, iter_runs, set_bit_range
+from addcow_ref.format.bitmap import count_ones, get_bit, iter_runs, padding_mask, set_bit_range
 from addcow_ref.format.errors import AddCowError
 
 __all__ = ["DEFAULT_CAPACITY", "DEFAULT_CHUNK_SIZE", "BitmapCache"]
@@ -117,6 +122,10 @@ class BitmapCache:
                     raise self._error(e, "read", self._offset + start) from None
                 self.reads += 1
                 entry.data = bytearray(data.ljust(size, b"\0"))
+                if start + size == self.length and size:
+                    # Padding bits stand for no cluster: readers ignore them and writers write
+                    # them 0 (BMP-PADDING), so they are cleared as the last chunk is loaded.
+                    entry.data[-1] &= ~padding_mask(self.cluster_count) & 0xFF
             except BaseException as e:
                 entry.error = e
                 with self._lock:
@@ -199,14 +208,11 @@ class BitmapCache:
         finally:
             self._unpin(entry)
 
-    def runs(self, first: int, count: int) -> list[tuple[int, int, bool]]:
-        """Maximal runs ``(first_cluster, n_clusters, bit)`` covering ``[first, first + count)``.
-
-        Each chunk is pinned only while its runs are computed, so callers may do I/O between
-        runs without holding any part of the cache.
-        """
-        out: list[tuple[int, int, bool]] = []
-        end = min(first + count, self.cluster_count)
+    def _each_chunk(self, first: int, end: int,
+                    visit: Callable[[_Entry, int, int, int], None]) -> None:
+        """Call ``visit(entry, base, lo, hi)`` for each chunk holding clusters of
+        ``[first, end)``, in order, with the chunk pinned only during the call: ``base`` is the
+        chunk's first cluster, ``[lo, hi)`` the chunk-relative bits of the range."""
         pos = first
         while pos < end:
             index = pos // self._chunk_bits
@@ -214,26 +220,39 @@ class BitmapCache:
             stop = min(end, base + self._chunk_bits)
             entry = self._pin(index)
             try:
-                for start, n, value in iter_runs(entry.data, pos - base, stop - pos):
-                    if out and out[-1][2] == value and out[-1][0] + out[-1][1] == base + start:
-                        s, m, _ = out[-1]
-                        out[-1] = (s, m + n, value)
-                    else:
-                        out.append((base + start, n, value))
+                visit(entry, base, pos - base, stop - base)
             finally:
                 self._unpin(entry)
             pos = stop
+
+    def runs(self, first: int, count: int) -> list[tuple[int, int, bool]]:
+        """Maximal runs ``(first_cluster, n_clusters, bit)`` covering ``[first, first + count)``.
+
+        Each chunk is pinned only while its runs are computed, so callers may do I/O between
+        runs without holding any part of the cache.
+        """
+        out: list[tuple[int, int, bool]] = []
+
+        def visit(entry: _Entry, base: int, lo: int, hi: int) -> None:
+            for start, n, value in iter_runs(entry.data, lo, hi - lo):
+                if out and out[-1][2] == value and out[-1][0] + out[-1][1] == base + start:
+                    s, m, _ = out[-1]
+                    out[-1] = (s, m + n, value)
+                else:
+                    out.append((base + start, n, value))
+
+        self._each_chunk(first, min(first + count, self.cluster_count), visit)
         return out
 
     def count_ones(self) -> int:
         """Number of allocated clusters (reads the bitmap chunk by chunk)."""
         total = 0
-        for index in range(-(-self.length // self._chunk)):
-            entry = self._pin(index)
-            try:
-                total += count_ones(entry.data)
-            finally:
-                self._unpin(entry)
+
+        def visit(entry: _Entry, base: int, lo: int, hi: int) -> None:
+            nonlocal total
+            total += count_ones(entry.data)
+
+        self._each_chunk(0, self.cluster_count, visit)
         return total
 
     # -- updates ----------------------------------------------------------------------------
@@ -243,20 +262,14 @@ class BitmapCache:
         end = first + count
         if first < 0 or end > self.cluster_count:
             raise IndexError(f"clusters [{first}, {end}) outside 0..{self.cluster_count}")
-        pos = first
-        while pos < end:
-            index = pos // self._chunk_bits
-            base = index * self._chunk_bits
-            stop = min(end, base + self._chunk_bits)
-            entry = self._pin(index)
-            try:
-                with self._lock:
-                    set_bit_range(entry.data, pos - base, stop - pos)
-                    entry.dirty = True
-                    entry.gen += 1
-            finally:
-                self._unpin(entry)
-            pos = stop
+
+        def visit(entry: _Entry, base: int, lo: int, hi: int) -> None:
+            with self._lock:
+                set_bit_range(entry.data, lo, hi - lo)
+                entry.dirty = True
+                entry.gen += 1
+
+        self._each_chunk(first, end, visit)
 
     def flush(self) -> None:
         """Write every dirty chunk (after ``before_writeback``) and fsync the bitmap file."""

@@ -2,9 +2,11 @@
 V1-READ-ONLY).
 
 The upgrade never modifies the v1 file (V1-READ-ONLY): it writes a complete v2 file under a
-temporary name in the same directory, fsyncs it, renames it over the original and fsyncs the
-directory. Until the rename the original is untouched; the rename is atomic, so any failure or
-crash leaves either the intact v1 image or the complete v2 image under the original name.
+temporary name in the same directory (made exclusively, with an unpredictable name, by
+:mod:`addcow_ref.ops.safefile`, and given the original's permissions), fsyncs it, renames it
+over the original and fsyncs the directory. Until the rename the original is untouched; the
+rename is atomic, so any failure or crash leaves either the intact v1 image or the complete v2
+image under the original name.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from addcow_ref.format.constants import BACKING_FORMATS, HEADER_LENGTH_V1, V1_CL
 from addcow_ref.format.errors import AddCowError, BackingFileError
 from addcow_ref.format.header import HeaderV1
 from addcow_ref.ops.create import build_metadata
+from addcow_ref.ops.safefile import adopt, copy_owner, temp_beside
 
 __all__ = ["upgrade_v1"]
 
@@ -36,12 +39,11 @@ def upgrade_v1(path: str | os.PathLike[str], *, backing_format: str = V1_BACKING
     if backing_format not in BACKING_FORMATS:
         raise BackingFileError(f"backing format {backing_format!r} is not supported",
                                file=path, field="backing_format", rule_id="FMT-BACKING-KNOWN")
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
-                       f".{os.path.basename(path)}.upgrade-{os.getpid()}")
     try:
         meta = fs.open(path, writable=False)
     except OSError as e:
         raise AddCowError(f"cannot open: {e.strerror}", file=path) from None
+    tmp = ""
     try:
         head = meta.pread(0, 12)
         if len(head) < 12 or int.from_bytes(head[8:12], "big") != 1:
@@ -53,8 +55,15 @@ def upgrade_v1(path: str | os.PathLike[str], *, backing_format: str = V1_BACKING
             size=header.virtual_size, image_name=header.image_name, backing_name=backing,
             backing_format=backing_format if backing else None,
             cluster_bits=V1_CLUSTER_BITS, bitmap_offset=None)
+        fd, tmp = temp_beside(path, "upgrade")
+        try:
+            meta_fd = meta.fileno()
+            copy_owner(fd, os.fstat(meta_fd) if meta_fd is not None else os.stat(path))
+        except BaseException:
+            os.close(fd)
+            raise
         _write_upgraded(meta, header, new.bitmap_length, int(new.bitmap_offset), prefix,
-                        tmp, fs)
+                        adopt(fs, tmp, fd))
     except OSError as e:
         _discard(tmp, fs)
         raise AddCowError(f"upgrade failed, original kept: {e.strerror or e}",
@@ -78,10 +87,9 @@ def upgrade_v1(path: str | os.PathLike[str], *, backing_format: str = V1_BACKING
 
 
 def _write_upgraded(meta: BlockFile, header: HeaderV1, length: int, bitmap_offset: int,
-                    prefix: bytes, tmp: str, fs: FileSystem) -> None:
-    out = fs.open(tmp, writable=True, create=True)
+                    prefix: bytes, out: BlockFile) -> None:
+    """Fill the new, empty file ``out`` and make it durable; closes it."""
     try:
-        out.truncate(0)
         out.pwrite(0, prefix)
         mask = padding_mask(header.cluster_count)
         pos = 0
@@ -100,6 +108,8 @@ def _write_upgraded(meta: BlockFile, header: HeaderV1, length: int, bitmap_offse
 
 
 def _discard(tmp: str, fs: FileSystem) -> None:
+    if not tmp:
+        return
     try:
         if fs.kind(tmp) != "missing":
             fs.unlink(tmp)

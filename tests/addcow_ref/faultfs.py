@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from addcow_ref.engine.fileio import OSFile, OSFileSystem
+from addcow_ref.engine.fileio import BlockFile, OSFile, OSFileSystem
 
 Hook = Callable[[str, str], None]
 
@@ -56,7 +56,29 @@ class FaultFile:
         return self._inner.size()
 
     def fileno(self) -> int | None:
-        return None  # keep every byte on the instrumented path (no copy_file_range)
+        return None  # a copy *from* this file reads through the instrumented pread
+
+    def copy_range(self, source: BlockFile, src_offset: int, dst_offset: int,
+                   length: int) -> int:
+        """One write boundary, recorded as the write of the bytes it copied. The copy itself is
+        the real file's, whose source is instrumented (its ``fileno`` is None), so this runs
+        :class:`OSFile`'s read-and-write fallback."""
+        self._fs.hook("copy_range", self.path)
+        n = self._inner.copy_range(source, src_offset, dst_offset, length)
+        self._fs.record(self.path, ("w", dst_offset, self._inner.pread(dst_offset, n)))
+        return n
+
+    def data_segments(self, offset: int, length: int) -> Iterator[tuple[int, int]]:
+        self._fs.hook("data_segments", self.path)
+        yield from self._inner.data_segments(offset, length)
+
+    def punch_hole(self, offset: int, length: int) -> None:
+        """One write boundary, recorded as a write of zeros over the part inside the file."""
+        self._fs.hook("punch_hole", self.path)
+        n = min(length, self._inner.size() - offset)
+        self._inner.punch_hole(offset, length)
+        if n > 0:
+            self._fs.record(self.path, ("w", offset, bytes(n)))
 
     def close(self) -> None:
         self._inner.close()
@@ -110,10 +132,10 @@ def _read_whole(path: str) -> bytes:
 
 
 class CrashFS(FaultFS):
-    """Counts write/flush boundaries (pwrite, fsync, truncate) and raises :class:`PowerLoss`
-    at boundary number ``crash_at`` (1-based) and every one after it."""
+    """Counts write/flush boundaries (pwrite, copy_range, punch_hole, fsync, truncate) and raises
+    :class:`PowerLoss` at boundary number ``crash_at`` (1-based) and every one after it."""
 
-    BOUNDARIES = frozenset({"pwrite", "fsync", "truncate"})
+    BOUNDARIES = frozenset({"pwrite", "copy_range", "punch_hole", "fsync", "truncate"})
 
     def __init__(self, crash_at: int | None = None) -> None:
         super().__init__()

@@ -10,6 +10,7 @@ import pytest
 import addcow_ref
 from addcow_ref.format.constants import MAX_CHAIN_DEPTH
 from addcow_ref.format.errors import BackingFileError
+from addcow_ref.ops.info import image_info, open_for_info, render_info
 
 from .helpers import make_image
 
@@ -98,7 +99,7 @@ def test_backing_format_is_required(tmp_path: Path) -> None:
 def _set_backing(path: Path, target: str) -> None:
     """Point ``path`` at ``target`` (an add-cow file) by rewriting it."""
     with addcow_ref.open_image(path) as img:
-        size, image_file = img.virtual_size, img.info()["image_file"]
+        size, image_file = img.virtual_size, image_info(img).image_file
     addcow_ref.create(path, size=size, image_file=image_file, backing_file=target,
                       backing_format="add-cow", cluster_bits=CB)
 
@@ -140,18 +141,50 @@ def test_depth_limit(tmp_path: Path) -> None:
     assert info.value.rule_id == "BACK-DEPTH"
 
 
-def test_missing_backing_fails_on_use_not_on_open(tmp_path: Path) -> None:
+def test_missing_backing_is_refused_at_open(tmp_path: Path) -> None:
+    """BACK-EXISTS: the whole chain is opened with the image, whatever the bitmap says (here
+    cluster 0 is allocated, so a lazy reader could still read it); only ``addcow info``'s
+    lenient open shows the header, and says why the image cannot be read."""
     path = make_image(tmp_path, size=SIZE, cluster_bits=CB, backing=b"\x42" * SIZE)
     with addcow_ref.open_image(path, "r+") as img:
         img.write(0, b"x" * 4096)
     (tmp_path / "disk-base.raw").unlink()
-    with addcow_ref.open_image(path) as img:
-        assert img.read(0, 4096) == b"x" * 4096  # allocated: no backing needed
+    for mode in ("r", "r+"):
         with pytest.raises(BackingFileError) as info:
-            img.read(4096, 10)
+            addcow_ref.open_image(path, mode)
         assert info.value.rule_id == "BACK-EXISTS"
-    with addcow_ref.open_image(path, "r+") as img, pytest.raises(BackingFileError):
-        img.write(4096 + 1, b"y")  # needs the head copy
+        assert info.value.file == str(tmp_path / "disk-base.raw")
+    with open_for_info(path) as img:
+        assert img.unreadable is not None
+        assert "BACK-EXISTS" in img.unreadable
+        record = image_info(img)
+        assert record.allocated_clusters == 1
+        text = render_info(record, size_text=str, unreadable=img.unreadable)
+        assert text.splitlines()[-1].startswith("cannot be read: ")
+        assert "disk-base.raw" in text.splitlines()[-1]
+        assert img.read(0, 4096) == b"x" * 4096
+        with pytest.raises(BackingFileError) as lazy:
+            img.read(4096, 10)
+        assert lazy.value.rule_id == "BACK-EXISTS"
+
+
+def test_lenient_open_reads_a_whole_chain_and_refuses_changes_over_a_broken_one(
+        tmp_path: Path) -> None:
+    path = make_image(tmp_path, size=SIZE, cluster_bits=CB, backing=b"\x42" * SIZE)
+    with open_for_info(path) as img:
+        assert img.unreadable is None
+        assert img.read(0, 4) == b"\x42" * 4
+    (tmp_path / "disk-base.raw").unlink()
+    before = path.read_bytes(), (tmp_path / "disk.raw").read_bytes()
+    with addcow_ref.AddCowImage(path, "r+", lenient_backing=True) as img:  # rebase -u's open
+        assert img.unreadable is not None
+        for change in (lambda: img.write(0, b"x"), lambda: img.resize(2 * SIZE),
+                       lambda: img.hydrate(), lambda: img.discard(0, 512),
+                       lambda: img.write_zeroes(0, 512)):
+            with pytest.raises(BackingFileError) as info:
+                change()
+            assert info.value.rule_id == "BACK-EXISTS"
+    assert (path.read_bytes(), (tmp_path / "disk.raw").read_bytes()) == before
 
 
 def test_all_allocated_does_not_need_the_backing_file(tmp_path: Path) -> None:

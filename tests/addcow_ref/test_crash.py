@@ -17,7 +17,7 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,97 +188,133 @@ def test_lost_bitmap_never_exposes_stale_data(tmp_path: Path) -> None:
     check_valid(path2)
 
 
-@pytest.mark.parametrize(("old", "new"), [
-    (SIZE, SIZE + 5 * 512),        # grow inside the last bitmap byte and past it
-    (SIZE - 512, SIZE + 40 * 512),  # grow from a partial last cluster (1 KiB clusters)
-    (SIZE, SIZE - 7 * 512),        # shrink
-    (SIZE, 512),
-])
-def test_power_loss_during_resize(fast_tmp: Path, old: int, new: int,
-                                  pytestconfig: pytest.Config) -> None:
-    """Every boundary of a resize: the image stays valid, has the old or the new size, and
-    every byte below both sizes reads its flushed value."""
-    rng = random.Random(old ^ new)
-    backing = rng.randbytes(SIZE + 4096)
-    pristine = fast_tmp / "pristine"
-    pristine.mkdir()
+def _prepare(pristine: Path, old: int, rng: random.Random, backing: bytes, *,
+             hydrated: bool, long_image: int) -> tuple[Path, bytearray]:
+    """An image of ``old`` bytes with a few writes (then hydrated, if asked) whose image file
+    is ``long_image`` bytes longer than the disk, holding garbage there: what a crash after a
+    shrink's header leaves, or a user-supplied raw file (IMG-LENGTH)."""
     path = make_image(pristine, size=old, cluster_bits=CLUSTER_BITS + 1, backing=backing)
-    model = bytearray(backing[:old])
+    model = bytearray(backing[:old].ljust(old, b"\0"))
     with addcow_ref.open_image(path, "r+") as img:
         for _ in range(6):
             off = rng.randrange(old)
             data = rng.randbytes(min(600, old - off))
             img.write(off, data)
             model[off:off + len(data)] = data
+        if hydrated:
+            img.hydrate()
+    if long_image:
+        with open(pristine / "disk.raw", "r+b") as f:
+            f.seek(old)
+            f.write(b"\xee" * long_image)
+    return path, model
+
+
+def _crash_replays(fast_tmp: Path, pristine: Path, name: str, rng: random.Random,
+                   operate: Callable[[addcow_ref.AddCowImage], None],
+                   verify_one: Callable[[Path], None], *, noop: bool = False,
+                   **open_args: int) -> int:
+    """Run ``operate`` once to count its boundaries, then once per boundary and mode with
+    power lost there, calling ``verify_one`` on what survives; returns the crash points.
+    ``noop``: the operation must change no file at all (no boundary)."""
     counter = CrashFS()
     shutil.copytree(pristine, fast_tmp / "count")
-    with addcow_ref.open_image(fast_tmp / "count" / path.name, "r+", fs=counter) as img:
-        img.resize(new)
+    with addcow_ref.open_image(fast_tmp / "count" / name, "r+", fs=counter, **open_args) as img:
+        operate(img)
+    verify_one(fast_tmp / "count" / name)
+    check_valid(fast_tmp / "count" / name, strict=True)  # a finished operation leaves no trace
+    shutil.rmtree(fast_tmp / "count")
     total = counter.boundaries
-    assert total >= 3
-    low = min(old, new)
+    assert total == 0 if noop else total >= 2
     for crash_at in range(1, total + 1):
         for mode in MODES:
             work = fast_tmp / f"r{crash_at}{mode}"
             shutil.copytree(pristine, work)
             fs = CrashFS(crash_at)
-            img = addcow_ref.open_image(work / path.name, "r+", fs=fs)
+            img = addcow_ref.open_image(work / name, "r+", fs=fs, **open_args)
             with contextlib.suppress(PowerLoss):
-                img.resize(new)
+                operate(img)
             with contextlib.suppress(PowerLoss):
                 img.close()
+            assert fs.crashed
             fs.materialize(mode, rng)
-            check_valid(work / path.name)
-            with addcow_ref.open_image(work / path.name) as again:
-                assert again.virtual_size in (old, new)
-                assert again.read(0, low) == model[:low]
-                if again.virtual_size == new > old:
-                    # New space reads as zeros, except (documented window) the few clusters
-                    # sharing the old last bitmap byte, which may still show the backing file.
-                    tail = again.read(old, new - old)
-                    under = backing.ljust(new, b"\0")
-                    for i, b in enumerate(tail):
-                        assert b in (0, under[old + i])
-            EXERCISED.append(1)
+            check_valid(work / name)
+            verify_one(work / name)
             shutil.rmtree(work)
-    pytestconfig.stash[CRASH_POINTS].append(total * len(MODES))
-    print(f"\nresize {old} -> {new}: {total * len(MODES)} crash points; "
+    EXERCISED.append(total * len(MODES))
+    return total * len(MODES)
+
+
+@pytest.mark.parametrize("hydrated", [False, True], ids=["bits", "all-allocated"])
+@pytest.mark.parametrize("long_image", [0, 40 * 512], ids=["exact", "long-image"])
+@pytest.mark.parametrize(("old", "new"), [
+    (SIZE, SIZE + 5 * 512),        # grow inside the last bitmap byte and past it
+    (SIZE - 512, SIZE + 40 * 512),  # grow from a partial last cluster (1 KiB clusters)
+    (SIZE, SIZE - 7 * 512),        # shrink
+    (SIZE, 512),
+])
+def test_power_loss_during_resize(fast_tmp: Path, old: int, new: int, hydrated: bool,
+                                  long_image: int, pytestconfig: pytest.Config) -> None:
+    """Every boundary of a resize (RESIZE-GROW-ORDER, RESIZE-SHRINK): the image stays valid
+    (set padding bits and trailing bytes are warnings, never errors), has the old or the new
+    size, every byte below both sizes reads its flushed value, the new part of a grow reads
+    only zeros (never backing bytes, never the garbage of a long image file), and an image
+    with ``all_allocated`` keeps it at every point, with every bit 1 (checked by
+    ``check_valid``)."""
+    rng = random.Random(old ^ new ^ long_image ^ hydrated)
+    backing = rng.randbytes(SIZE + 4096)  # data past every old size: a grow must hide it
+    pristine = fast_tmp / "pristine"
+    pristine.mkdir()
+    path, model = _prepare(pristine, old, rng, backing, hydrated=hydrated,
+                           long_image=long_image)
+
+    def verify_one(p: Path) -> None:
+        with addcow_ref.open_image(p) as again:
+            assert again.virtual_size in (old, new)
+            assert again.all_allocated == hydrated
+            low = min(old, new)
+            assert again.read(0, low) == model[:low]
+            if again.virtual_size == new > old:
+                assert again.read(old, new - old) == bytes(new - old)
+
+    points = _crash_replays(fast_tmp, pristine, path.name, rng, lambda img: img.resize(new),
+                            verify_one)
+    pytestconfig.stash[CRASH_POINTS].append(points)
+    print(f"\nresize {old} -> {new}: {points} crash points; "
           f"total so far in this module: {sum(EXERCISED)}")
 
 
-def test_power_loss_during_hydrate(fast_tmp: Path, pytestconfig: pytest.Config) -> None:
-    """Every boundary of a hydrate: contents never change, and ``all_allocated`` is never on
-    disk before every bit is (FEAT-ALL-ALLOCATED, checked by ``check_valid``)."""
-    rng = random.Random(99)
-    backing = rng.randbytes(SIZE - 1000)
+@pytest.mark.parametrize("hydrated", [False, True], ids=["bits", "all-allocated"])
+@pytest.mark.parametrize("long_image", [0, 40 * 512], ids=["exact", "long-image"])
+def test_power_loss_during_hydrate(fast_tmp: Path, hydrated: bool, long_image: int,
+                                   pytestconfig: pytest.Config) -> None:
+    """Every boundary of a hydrate (HYDRATE-ORDER): contents never change, ``all_allocated``
+    is never on disk before every bit is (FEAT-ALL-ALLOCATED, checked by ``check_valid``), and
+    a finished hydrate leaves an image file exactly ``virtual_size`` long (IMG-LENGTH). The
+    backing file is sparse, so hydrate's holes (punched, not written) are crash points too."""
+    rng = random.Random(99 ^ long_image)
+    backing = bytearray(rng.randbytes(SIZE - 1000))
+    backing[2048:6144] = bytes(4096)  # a run of zeros: a hole in the copy below
     pristine = fast_tmp / "pristine"
     pristine.mkdir()
-    path = make_image(pristine, size=SIZE, cluster_bits=CLUSTER_BITS, backing=backing)
-    model = bytearray(backing.ljust(SIZE, b"\0"))
-    with addcow_ref.open_image(path, "r+") as img:
-        for off in (0, 3000, 9000):
-            img.write(off, b"\x99" * 700)
-            model[off:off + 700] = b"\x99" * 700
-    counter = CrashFS()
-    shutil.copytree(pristine, fast_tmp / "count")
-    with addcow_ref.open_image(fast_tmp / "count" / path.name, "r+", fs=counter,
-                               cache_chunk_size=1, cache_capacity=1) as img:
-        img.hydrate()
-    total = counter.boundaries
-    for crash_at in range(1, total + 1):
-        for mode in MODES:
-            work = fast_tmp / f"h{crash_at}{mode}"
-            shutil.copytree(pristine, work)
-            fs = CrashFS(crash_at)
-            img = addcow_ref.open_image(work / path.name, "r+", fs=fs, cache_chunk_size=1,
-                                        cache_capacity=1)
-            with contextlib.suppress(PowerLoss):
-                img.hydrate()
-            with contextlib.suppress(PowerLoss):
-                img.close()
-            fs.materialize(mode, rng)
-            check_valid(work / path.name)
-            with addcow_ref.open_image(work / path.name) as again:
-                assert again.read(0, SIZE) == model
-            shutil.rmtree(work)
-    pytestconfig.stash[CRASH_POINTS].append(total * len(MODES))
+    base = pristine / "disk-base.raw"
+    path, model = _prepare(pristine, SIZE, rng, bytes(backing), hydrated=hydrated,
+                           long_image=long_image)
+    model = bytearray(model)
+    sparse = pristine / "sparse.tmp"
+    with open(sparse, "wb") as f:  # the same bytes with a real hole at [2048, 6144)
+        f.write(backing[:2048])
+        f.seek(6144)
+        f.write(backing[6144:])
+    os.replace(sparse, base)
+
+    def verify_one(p: Path) -> None:
+        with addcow_ref.open_image(p) as again:
+            assert again.read(0, SIZE) == model
+
+    points = _crash_replays(fast_tmp, pristine, path.name, rng, lambda img: img.hydrate(),
+                            verify_one, noop=hydrated and not long_image,
+                            cache_chunk_size=1, cache_capacity=1)
+    pytestconfig.stash[CRASH_POINTS].append(points)
+    print(f"\nhydrate ({'all-allocated' if hydrated else 'bits'}, long {long_image}): "
+          f"{points} crash points; total so far in this module: {sum(EXERCISED)}")

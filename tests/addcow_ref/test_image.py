@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import addcow_ref
-from addcow_ref.format.constants import CompatibleFeature
+from addcow_ref.format.constants import DEFAULT_BITMAP_OFFSET, CompatibleFeature
 from addcow_ref.format.errors import (
     FormatError,
     ImageFileError,
@@ -17,6 +17,7 @@ from addcow_ref.format.errors import (
     UnsupportedFeatureError,
 )
 from addcow_ref.format.header import parse_header
+from addcow_ref.ops.info import image_info
 
 from .helpers import check_valid, make_image
 
@@ -64,6 +65,10 @@ def test_image_file_rules(tmp_path: Path) -> None:
     raw.mkdir()
     with pytest.raises(ImageFileError) as info:
         addcow_ref.open_image(path)
+    assert info.value.rule_id == "IMG-FILE-TYPE"  # was IMG-EXISTS before the split
+    raw.rmdir()
+    with pytest.raises(ImageFileError) as info:
+        addcow_ref.open_image(path)
     assert info.value.rule_id == "IMG-EXISTS"
     with pytest.raises(addcow_ref.AddCowError):
         addcow_ref.open_image(tmp_path / "nope.addcow")
@@ -103,16 +108,17 @@ def test_is_allocated_and_map(tmp_path: Path) -> None:
             (20480, SIZE - 20480, False, 1, False),
         ]
         assert img.map(4096 + 10, 20) == [addcow_ref.Extent(4096 + 10, 20, True, 0, True)]
-        info = img.info()
-        assert info["allocated_clusters"] == 3
-        assert info["cluster_count"] == 8
-        assert info["backing_file"] == "disk-base.raw"
-        assert info["backing_format"] == "raw"
-        assert info["image_format"] == "raw"
-        for key in ("version", "virtual_size", "cluster_bits", "cluster_size", "bitmap_offset",
-                    "header_length", "image_file", "incompatible_features",
-                    "compatible_features", "autoclear_features"):
-            assert key in info
+        info = image_info(img)
+        assert info.allocated_clusters == 3
+        assert info.cluster_count == 8
+        assert info.backing_file == "disk-base.raw"
+        assert info.backing_format == "raw"
+        assert info.image_format == "raw"
+        assert (info.version, info.virtual_size, info.cluster_bits, info.cluster_size) == (
+            2, SIZE, CB, 1 << CB)
+        assert (info.image_file, info.header_length) == ("disk.raw", 128)
+        assert (info.incompatible_features, info.compatible_features,
+                info.autoclear_features) == (0, 0, 0)
 
 
 def test_autoclear_bits_are_cleared_before_the_first_write(tmp_path: Path) -> None:
@@ -158,16 +164,17 @@ def test_create_long_names_and_explicit_bitmap_offset(tmp_path: Path) -> None:
     long_name = f"{'d' * 200}/{'d' * 200}/x.raw"
     addcow_ref.create(tmp_path / "a.addcow", size=SIZE, image_file=long_name, cluster_bits=9)
     with addcow_ref.open_image(tmp_path / "a.addcow") as img:
-        assert img.info()["image_file"] == long_name
+        assert image_info(img).image_file == long_name
         assert img.header.cluster_count == SIZE // 512
     check_valid(tmp_path / "a.addcow")
     with pytest.raises(ValueError, match="NUL"):
         addcow_ref.create(tmp_path / "b.addcow", size=SIZE, image_file="a\0b")
     addcow_ref.create(tmp_path / "c.addcow", size=SIZE, image_file="c.raw", bitmap_offset=65536)
     with addcow_ref.open_image(tmp_path / "c.addcow") as img:
-        assert img.info()["bitmap_offset"] == 65536
+        assert image_info(img).bitmap_offset == 65536
     with pytest.raises(FormatError) as info:
-        addcow_ref.create(tmp_path / "d.addcow", size=SIZE, image_file=name, bitmap_offset=4096)
+        addcow_ref.create(tmp_path / "d.addcow", size=SIZE, image_file=name,
+                          bitmap_offset=DEFAULT_BITMAP_OFFSET)
     assert info.value.rule_id == "NAME-BOUNDS"
     with pytest.raises(FormatError) as info:
         addcow_ref.create(tmp_path / "e.addcow", size=1000, image_file="e.raw")

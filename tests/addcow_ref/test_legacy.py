@@ -8,6 +8,7 @@ import pytest
 
 import addcow_ref
 from addcow_ref.format.errors import ImageFileError, ReadOnlyError, TruncatedError
+from addcow_ref.ops.info import image_info
 
 from .helpers import bitmap_clusters, check_valid, make_v1
 
@@ -32,7 +33,10 @@ def expected_disk(image: bytes, backing: bytes) -> bytes:
 
 def test_v1_opens_read_only(tmp_path: Path) -> None:
     path, image, backing = sample(tmp_path)
-    with addcow_ref.open_image(path, "r+") as img:
+    with pytest.raises(ReadOnlyError) as refused:
+        addcow_ref.open_image(path, "r+")  # whatever it would write, a flush included
+    assert refused.value.rule_id == "V1-NO-WRITE-OPEN"
+    with addcow_ref.open_image(path) as img:
         assert img.version == 1
         assert img.readonly
         assert img.virtual_size == len(image) - len(image) % 512  # rounded down to 512
@@ -43,7 +47,7 @@ def test_v1_opens_read_only(tmp_path: Path) -> None:
         assert info.value.rule_id == "V1-READ-ONLY"
         with pytest.raises(ReadOnlyError):
             img.resize(CLUSTER)
-        assert img.info()["version"] == 1
+        assert image_info(img).version == 1
         assert [e.allocated for e in img.map()] == [True, False, True, False]
 
 
@@ -55,7 +59,7 @@ def test_upgrade_keeps_contents_and_clears_padding(tmp_path: Path) -> None:
     with addcow_ref.open_image(path, "r+") as img:
         assert img.version == 2
         assert not img.readonly
-        assert img.info()["backing_format"] == "raw"
+        assert image_info(img).backing_format == "raw"
         assert img.read(0, img.virtual_size) == expected_disk(image, backing)
         img.write(CLUSTER + 5, b"new")
     with addcow_ref.open_image(path) as img:

@@ -1,5 +1,5 @@
-"""Stateful property test: random sequences of write, read, resize, flush, reopen and hydrate
-against a bytearray model of the guest disk over a random backing file.
+"""Stateful property test: random sequences of write, write-zeroes, discard, read, resize,
+flush, reopen and hydrate against a bytearray model of the guest disk over a random backing file.
 
 After every step: reads equal the model, the set of allocated clusters equals exactly the
 clusters ever written or grown (or all of them after hydrate), and at every durable point the
@@ -92,6 +92,31 @@ class AddCowMachine(RuleBasedStateMachine):
         cb = self.cluster_bits
         self.allocated.update(range(offset >> cb, ((offset + length - 1) >> cb) + 1))
 
+    @rule(data=st.data(), punch=st.booleans())
+    def write_zeroes(self, data: st.DataObject, punch: bool) -> None:
+        """WRITE-ZEROES-ALLOCATE: allocates like a write of zeros."""
+        offset, length = self._range(data, 1)
+        self._image().write_zeroes(offset, length, punch=punch)
+        self.model[offset:offset + length] = bytes(length)
+        cb = self.cluster_bits
+        self.allocated.update(range(offset >> cb, ((offset + length - 1) >> cb) + 1))
+
+    @rule(data=st.data())
+    def discard(self, data: st.DataObject) -> None:
+        """DISCARD-KEEP-BITS, DISCARD-PUNCH: bits unchanged, unallocated clusters unchanged,
+        allocated bytes read as before or as zero (the model then follows what they read)."""
+        offset, length = self._range(data, 1)
+        self._image().discard(offset, length)
+        got = self._image().read(offset, length)
+        cb = self.cluster_bits
+        for i, b in enumerate(got):
+            at = offset + i
+            if (at >> cb) in self.allocated:
+                assert b in (0, self.model[at]), at
+                self.model[at] = b
+            else:
+                assert b == self.model[at], at
+
     @rule(data=st.data())
     def read(self, data: st.DataObject) -> None:
         offset, length = self._range(data, 0)
@@ -142,10 +167,10 @@ class AddCowMachine(RuleBasedStateMachine):
         self._check_file()
         # The raw file alone is now the guest disk.
         raw = (self.dir / "disk.raw").read_bytes()
-        assert raw[:self.size] == self.model
+        assert raw == self.model  # exactly virtual_size long too (IMG-LENGTH)
 
     def _check_file(self) -> None:
-        bitmap = check_valid(self.path)
+        bitmap = check_valid(self.path, strict=True)  # no padding bits, exact image length
         count = cluster_count_for(self.size, self.cluster_bits)
         assert len(bitmap) == bitmap_length_for(self.size, self.cluster_bits)
         assert bitmap_clusters(bitmap, count) == self.allocated

@@ -33,8 +33,12 @@ def slow_backing_fs(delay: float) -> FaultFS:
     return FaultFS(hook)
 
 
+@pytest.mark.parametrize("zeroes", [False, True], ids=["writes", "with-write-zeroes"])
 @pytest.mark.parametrize("seed", range(3))
-def test_concurrent_writers_keep_each_others_bytes(tmp_path: Path, seed: int) -> None:
+def test_concurrent_writers_keep_each_others_bytes(tmp_path: Path, seed: int,
+                                                   zeroes: bool) -> None:
+    """``zeroes``: every third request is a write-zeroes, which allocates like a write
+    (WRITE-ZEROES-ALLOCATE), so its head/tail copies race the other threads' bytes too."""
     rng = random.Random(seed)
     backing = rng.randbytes(SIZE)
     path = make_image(tmp_path, size=SIZE, cluster_bits=CLUSTER_BITS, backing=backing)
@@ -50,7 +54,7 @@ def test_concurrent_writers_keep_each_others_bytes(tmp_path: Path, seed: int) ->
             a = rng.randrange(SEGMENT)
             b = rng.randrange(a + 1, SEGMENT + 1)
             off = s * SEGMENT + a
-            data = bytes([(t * 64 + k) & 0xFF]) * (b - a)
+            data = bytes([(t * 64 + k) & 0xFF if not (zeroes and k % 3 == 0) else 0]) * (b - a)
             plan.append((off, data))
             expected[off:off + len(data)] = data  # per-thread order is the plan's order
         plans.append(plan)
@@ -62,7 +66,10 @@ def test_concurrent_writers_keep_each_others_bytes(tmp_path: Path, seed: int) ->
             try:
                 barrier.wait()
                 for off, data in plan:
-                    img.write(off, data)
+                    if zeroes and not any(data):
+                        img.write_zeroes(off, len(data))
+                    else:
+                        img.write(off, data)
             except BaseException as e:  # reported below
                 errors.append(e)
 
