@@ -15,22 +15,35 @@ Why the choices below are truthful:
   every write that any connection completed durable and visible: exactly what NBD
   ``can_multi_conn`` promises. Separate image objects per connection would not give that (each
   would cache its own bitmap), which is why the image is not opened in ``open``.
-* Extents (NBD ``base:allocation``) describe the disk the client sees, which has no backing
-  file in the client's view. A range reads from the image file or from the backing chain as
-  data (flags 0); only where no layer holds data and the bytes really read as zeros (no backing
-  file, or past the end of the last backing file) is it reported ``HOLE|ZERO``. Reporting
-  backing data as a hole would make ``qemu-img map`` print ``data: false, zero: false`` for
-  bytes that are there, and a copy tool could skip them.
+* Reads fill nbdkit's buffer straight from the file that holds the bytes, and block status
+  tells holes from data (``nbdlayers.py``): a range whose supplying file holds a hole, or that
+  no layer holds, is ``HOLE|ZERO``, so copy tools stay thin; all else is data.
+* ``zero`` and ``trim`` are the library's ``write_zeroes`` and ``discard`` (spec: write-zeroes
+  allocates like a write of zeros and may leave a hole in the image file; a discard punches
+  only allocated clusters and never clears a bit). A fast zero is refused (``ENOTSUP``, so
+  the client falls back) only when the client forbids holes: punching is then not allowed and
+  writing zeros is not fast.
+* nbdkit starts ``--threads`` workers per connection (``serve.py`` picks the default): the
+  callbacks hold the GIL for almost all of their time, so more workers add GIL hand-offs
+  (futex calls) rather than parallel work.
 * Writes are refused (``EROFS``) when the server or the image is read-only; v1 images are always
   read-only in the reference.
+* A failed request or startup is one line in the server's log. nbdkit's Python plugin logs an
+  exception raised by a callback as ``traceback.format_exception`` renders it, one multi-line
+  message per failure. A refusal the library reports (an ``AddCowError`` or ``OSError``) is not
+  a bug, so inside nbdkit this module has that function render those two as their one-line
+  message (names escaped for the terminal); anything else, a bug, keeps its traceback.
 """
 
 from __future__ import annotations
 
 import errno
+import os
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import TypeVar
 
 try:  # Present only inside nbdkit; importing this module elsewhere (tests, docs) is fine.
@@ -39,18 +52,24 @@ except ImportError:  # pragma: no cover - depends on the interpreter
     nbdkit = None
 
 from addcow_ref import AddCowImage, open_image
+from addcow_ref.cli.nbdlayers import (  # noqa: F401  (EXTENT_*: the flags, re-exported)
+    EXTENT_DATA,
+    EXTENT_HOLE,
+    EXTENT_ZERO,
+    EXTENTS_LIMIT,
+    Layers,
+)
 from addcow_ref.format.errors import AddCowError, ReadOnlyError
+from addcow_ref.format.text import printable
 
 API_VERSION = 2
 
-#: NBD ``base:allocation`` flags, fixed by the NBD protocol (nbdkit.EXTENT_HOLE/ZERO).
-EXTENT_DATA = 0
-EXTENT_HOLE = 1
-EXTENT_ZERO = 2
-
-#: nbdkit's FLAG_FUA / FLAG_REQ_ONE and THREAD_MODEL_PARALLEL, fixed by its plugin ABI.
+#: nbdkit's FLAG_MAY_TRIM / FUA / REQ_ONE / FAST_ZERO and THREAD_MODEL_PARALLEL, fixed by its
+#: plugin ABI.
+_FLAG_MAY_TRIM = 1 << 0
 _FLAG_FUA = 1 << 1
 _FLAG_REQ_ONE = 1 << 2
+_FLAG_FAST_ZERO = 1 << 3
 _THREAD_MODEL_PARALLEL = 3
 
 _T = TypeVar("_T")
@@ -60,13 +79,19 @@ _T = TypeVar("_T")
 class _Config:
     image: Path | None = None
     readonly: bool = False
+    confine: str | None = None
 
 
-@dataclass
 class _Export:
-    """The one open image behind every connection."""
+    """The one open image behind every connection, and its files for the read path."""
 
-    image: AddCowImage
+    def __init__(self, image: AddCowImage) -> None:
+        self.image = image
+        self.layers = Layers(image)
+
+    def close(self) -> None:
+        self.layers.close()
+        self.image.close()  # flushes first when writable
 
 
 @dataclass
@@ -79,6 +104,41 @@ class _Handle:
 
 _config = _Config()
 _export: _Export | None = None
+
+
+def one_line(exc: BaseException) -> str:
+    """The log line for a failure the library reported: its message, naming the file."""
+    if isinstance(exc, OSError) and not isinstance(exc, AddCowError):
+        text = exc.strerror or str(exc)
+        if exc.filename is not None:
+            text = f"{os.fsdecode(exc.filename)}: {text}"
+        return printable(text)
+    return printable(str(exc))
+
+
+_full_format_exception = traceback.format_exception
+_UNSET = object()
+
+
+def _format_exception(exc: type[BaseException] | BaseException | None, /,
+                      value: object = _UNSET, tb: object = _UNSET, limit: int | None = None,
+                      chain: bool = True) -> list[str]:
+    """``traceback.format_exception`` as nbdkit calls it (type, value, traceback), with a
+    library refusal rendered as its one line."""
+    shown = exc if value is _UNSET else value
+    if isinstance(shown, (AddCowError, OSError)):
+        return [one_line(shown)]
+    if value is _UNSET:
+        assert isinstance(exc, BaseException)
+        return _full_format_exception(exc, limit=limit, chain=chain)
+    assert exc is None or isinstance(exc, type)
+    trace = tb if isinstance(tb, TracebackType) else None
+    return _full_format_exception(exc, value if isinstance(value, BaseException) else None,
+                                  trace, limit=limit, chain=chain)
+
+
+if nbdkit is not None:  # pragma: no cover - only inside nbdkit's interpreter
+    traceback.format_exception = _format_exception
 
 
 def _parse_bool(key: str, value: str) -> bool:
@@ -110,9 +170,19 @@ def _call(fn: Callable[[AddCowImage], _T]) -> _T:
     try:
         return fn(export.image)
     except (AddCowError, OSError, ValueError) as e:
-        if nbdkit is not None:
-            nbdkit.set_error(_errno_for(e))
+        _set_error(_errno_for(e))
         raise
+
+
+def _set_error(err: int) -> None:
+    if nbdkit is not None:
+        nbdkit.set_error(err)
+
+
+def _refuse_readonly(h: _Handle) -> None:
+    if h.readonly:
+        _set_error(errno.EROFS)
+        raise ReadOnlyError("the export is read-only")
 
 
 def _require_export() -> _Export:
@@ -128,8 +198,11 @@ def config(key: str, value: str) -> None:
         _config.image = Path(value)
     elif key == "readonly":
         _config.readonly = _parse_bool(key, value)
+    elif key == "confine":
+        _config.confine = value
     else:
-        raise ValueError(f"unknown parameter {key!r} (expected image=PATH, readonly=BOOL)")
+        raise ValueError(f"unknown parameter {key!r} (expected image=PATH, readonly=BOOL, "
+                         "confine=DIR)")
 
 
 def config_complete() -> None:
@@ -146,7 +219,8 @@ def get_ready() -> None:
     with the library's message instead of failing every connection."""
     global _export
     assert _config.image is not None
-    image = open_image(str(_config.image), mode="r" if _config.readonly else "r+")
+    image = open_image(str(_config.image), mode="r" if _config.readonly else "r+",
+                       confine=_config.confine)
     if image.readonly and not _config.readonly:
         # The reference opens v1 images read-only whatever the mode; say so instead of
         # silently serving a read-only disk to a user who asked for a writable one.
@@ -164,8 +238,8 @@ def cleanup() -> None:
     global _export
     if _export is None:
         return
-    image, _export = _export.image, None
-    image.close()  # flushes first when writable
+    export, _export = _export, None
+    export.close()
 
 
 # --- connections -------------------------------------------------------------------------------
@@ -211,34 +285,81 @@ def can_extents(h: _Handle) -> bool:
 
 
 def can_trim(h: _Handle) -> bool:
-    # add-cow has no way to deallocate a cluster (bits are never cleared by writes).
-    return False
+    # A discard punches allocated clusters of the image file; bits are never cleared.
+    return not h.readonly
+
+
+def can_zero(h: _Handle) -> bool:
+    return not h.readonly
+
+
+def can_fast_zero(h: _Handle) -> bool:
+    return not h.readonly
 
 
 def pread(h: _Handle, buf: memoryview | bytearray, offset: int, flags: int) -> None:
-    length = len(buf)
-    data = _call(lambda img: img.read(offset, length))
-    if len(data) != length:
-        if nbdkit is not None:
-            nbdkit.set_error(errno.EIO)
-        raise OSError(errno.EIO, f"short read: {len(data)} of {length} bytes at {offset}")
-    buf[:] = data
+    """Fill nbdkit's buffer in place (``nbdlayers.Layers.read_into``): no bytes object, no
+    second copy."""
+    export = _require_export()
+    try:
+        export.layers.read_into(buf if isinstance(buf, memoryview) else memoryview(buf), offset)
+    except (AddCowError, OSError, ValueError) as e:
+        _set_error(_errno_for(e))
+        raise
 
 
 def pwrite(h: _Handle, buf: bytes | memoryview, offset: int, flags: int) -> None:
     """``buf`` is valid for the duration of the call, and the library is done with it when
     ``write`` returns, so it is passed on without a copy."""
-    if h.readonly:
-        if nbdkit is not None:
-            nbdkit.set_error(errno.EROFS)
-        raise ReadOnlyError("the export is read-only")
+    _refuse_readonly(h)
+    export = _require_export()
+    img = export.image
+    try:
+        try:
+            img.write(offset, buf)
+        finally:  # even a failed write may have allocated clusters
+            export.layers.forget(offset, len(buf))
+        if flags & _FLAG_FUA:
+            img.flush()
+    except (AddCowError, OSError, ValueError) as e:
+        _set_error(_errno_for(e))
+        raise
+    h.wrote = True
 
-    def write(img: AddCowImage) -> None:
-        img.write(offset, buf)
+
+def zero(h: _Handle, count: int, offset: int, flags: int) -> None:
+    """``write_zeroes``, punching the fully covered clusters when the client allows holes.
+    Without that permission the zeros are written, which is not fast: a fast-zero request
+    is then refused with ``ENOTSUP``, as the NBD protocol asks, and the client falls back."""
+    _refuse_readonly(h)
+    may_trim = bool(flags & _FLAG_MAY_TRIM)
+    if flags & _FLAG_FAST_ZERO and not may_trim:
+        _set_error(errno.ENOTSUP)
+        raise OSError(errno.ENOTSUP, "a fast zero that may not leave a hole would write zeros")
+
+    def run(img: AddCowImage) -> None:
+        try:
+            img.write_zeroes(offset, count, punch=may_trim)
+        finally:
+            _require_export().layers.forget(offset, count)
         if flags & _FLAG_FUA:
             img.flush()
 
-    _call(write)
+    _call(run)
+    h.wrote = True
+
+
+def trim(h: _Handle, count: int, offset: int, flags: int) -> None:
+    """``discard``: holes are punched where the image file holds the range's clusters; the
+    rest keeps reading the backing file."""
+    _refuse_readonly(h)
+
+    def run(img: AddCowImage) -> None:
+        img.discard(offset, count)
+        if flags & _FLAG_FUA:
+            img.flush()
+
+    _call(run)
     h.wrote = True
 
 
@@ -248,29 +369,22 @@ def flush(h: _Handle, flags: int) -> None:
 
 
 def extents(h: _Handle, count: int, offset: int, flags: int) -> list[tuple[int, int, int]]:
-    result = _call(lambda img: extents_of(img, offset, count))
-    if flags & _FLAG_REQ_ONE:
-        return result[:1]
-    return result
+    export = _require_export()
+    limit = 1 if flags & _FLAG_REQ_ONE else EXTENTS_LIMIT
+    try:
+        result = export.layers.extents(offset, count, limit)
+    except (AddCowError, OSError, ValueError) as e:
+        _set_error(_errno_for(e))
+        raise
+    return result[:1] if flags & _FLAG_REQ_ONE else result
 
-
-# --- extents -----------------------------------------------------------------------------------
 
 def extents_of(image: AddCowImage, offset: int, count: int) -> list[tuple[int, int, int]]:
     """``(offset, length, flags)`` covering ``[offset, offset + count)`` of the guest disk
-    (clipped to its end), adjacent ranges with equal flags merged.
-
-    ``Extent.data`` of the reference's ``map`` is False exactly where no layer of the chain
-    holds the bytes, so they read as zeros: those ranges are ``HOLE|ZERO``; all else is data.
-    """
-    end = min(offset + count, int(image.virtual_size))
-    out: list[tuple[int, int, int]] = []
-    if end <= offset:
-        return out
-    for e in image.map(offset, end - offset):
-        flags = EXTENT_DATA if e.data else EXTENT_HOLE | EXTENT_ZERO
-        if out and out[-1][2] == flags and out[-1][0] + out[-1][1] == e.start:
-            out[-1] = (out[-1][0], out[-1][1] + e.length, flags)
-        else:
-            out.append((e.start, e.length, flags))
-    return out
+    (clipped to its end), adjacent ranges with equal flags merged: the block status the server
+    reports (``nbdlayers.Layers.extents``), for one call outside a server."""
+    layers = Layers(image)
+    try:
+        return layers.extents(offset, count, limit=max(1, count))
+    finally:
+        layers.close()

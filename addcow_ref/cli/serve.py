@@ -12,6 +12,11 @@ interpreter (``plugin_pythonpath``). For a Debian-packaged install (``addcow_ref
 ``python3-construct`` under ``/usr/lib/python3/dist-packages``) those directories are already on
 the system interpreter's path and the extra entries change nothing. Both interpreters must share
 the same minor version only if a dependency ships compiled code; ours are pure Python.
+
+Before nbdkit starts, the image is opened once here, with the library and in the mode the
+server will use, and closed again: a missing, unwritable or malformed image, a backing chain
+that loops or names a FIFO, or a v1 image without ``--readonly`` is then refused with the
+library's one-line message and exit status 1, rather than after nbdkit has loaded the plugin.
 """
 
 from __future__ import annotations
@@ -36,10 +41,16 @@ from types import FrameType
 
 import click
 
+from addcow_ref.cli.errors import UserError, about, handle_error, show_usage_error
+from addcow_ref.cli.params import CONFINE
+from addcow_ref.clirun import run_click
+from addcow_ref.format.text import printable
+
 __all__ = [
     "NBDKIT_PACKAGES",
     "ServeError",
     "ServerCommand",
+    "check_image",
     "main",
     "plugin_environment",
     "plugin_path",
@@ -62,8 +73,27 @@ STOP_TIMEOUT = 30.0
 _ALWAYS_NEEDED = ("construct",)
 
 
-class ServeError(click.ClickException):
-    """nbdkit could not be started or did not become ready."""
+class ServeError(UserError):
+    """nbdkit could not be started or did not become ready (one line, exit status 1)."""
+
+
+def check_image(image: Path, readonly: bool, confine: str | None = None) -> None:
+    """Open ``image`` as the server will, and close it: raises the library's error for an
+    image the server could not serve (see the module docstring)."""
+    from addcow_ref import open_image
+    from addcow_ref.format.errors import ReadOnlyError
+
+    with about(str(image)):
+        try:
+            img = open_image(str(image), "r" if readonly else "r+", confine=confine)
+        except ReadOnlyError as e:
+            if e.rule_id != "V1-NO-WRITE-OPEN":
+                raise
+            # The library says what is wrong; only the server knows the way out (--readonly).
+            raise ServeError(f"{printable(str(image))}: version 1 images are read-only: serve "
+                             "with --readonly, or upgrade the image to version 2 first "
+                             "(addcow upgrade) [V1-NO-WRITE-OPEN]") from None
+        img.close()
 
 
 def plugin_path() -> Path:
@@ -155,6 +185,7 @@ def server_command(
     nbdkit: str = "nbdkit",
     threads: int | None = None,
     verbose: bool = False,
+    confine: str | None = None,
 ) -> ServerCommand:
     """Build the nbdkit command that serves ``image`` on a unix socket or a loopback TCP port.
 
@@ -179,6 +210,8 @@ def server_command(
         argv.append("--verbose")
     argv += ["python", str(plugin_path()), f"image={Path(image).resolve()}",
              f"readonly={'true' if readonly else 'false'}"]
+    if confine is not None:
+        argv.append(f"confine={Path(confine).resolve()}")
     return ServerCommand(argv=argv, uri=uri, pidfile=pidfile)
 
 
@@ -224,11 +257,13 @@ def run_server(
     readonly: bool = False,
     threads: int | None = None,
     verbose: bool = False,
+    confine: str | None = None,
 ) -> int:
     """Serve ``image`` until nbdkit exits (normally after a signal); returns its exit status."""
     nbdkit = shutil.which("nbdkit")
     if nbdkit is None:
         raise ServeError(f"nbdkit is not installed (Debian: apt-get install {NBDKIT_PACKAGES})")
+    check_image(image, readonly, confine)
     with tempfile.TemporaryDirectory(prefix="addcow-serve-") as private:
         if socket_path is None and port is None:
             socket_path = Path(private) / "nbd.sock"
@@ -237,7 +272,7 @@ def run_server(
             _clear_stale_socket(socket_path)
         cmd = server_command(image, pidfile=Path(private) / "nbdkit.pid",
                              socket_path=socket_path, port=port, readonly=readonly,
-                             nbdkit=nbdkit, threads=threads, verbose=verbose)
+                             nbdkit=nbdkit, threads=threads, verbose=verbose, confine=confine)
         with _image_lock(image, readonly):
             return _supervise(cmd, socket_path)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -299,13 +334,14 @@ def _image_lock(image: Path, readonly: bool) -> Iterator[None]:
     shared for a read-only one. Two servers writing one image would each cache their own
     bitmap and lose each other's bits; this makes a second ``addcow serve`` refuse instead.
     (Advisory only: the library itself takes no lock, like ``qemu-img`` with ``-U``.)"""
-    fd = os.open(image, os.O_RDONLY)
+    with about(str(image)):
+        fd = os.open(image, os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if readonly else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ServeError(f"{image} is already served by another addcow serve (a writable "
-                             "server excludes every other)") from None
+            raise ServeError(f"{printable(str(image))} is already served by another addcow "
+                             "serve (a writable server excludes every other)") from None
         yield
     finally:
         os.close(fd)
@@ -322,7 +358,7 @@ def _free_loopback(port: int) -> None:
 
 
 @click.command("serve")
-@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--socket", "socket_path", metavar="PATH",
               type=click.Path(dir_okay=False, path_type=Path),
               help="Listen on this unix socket (default: one in a private temporary directory).")
@@ -333,8 +369,9 @@ def _free_loopback(port: int) -> None:
 @click.option("--threads", type=click.IntRange(1, 1024), default=None, metavar="N",
               help="nbdkit worker threads per connection (nbdkit's default: 16).")
 @click.option("--verbose", is_flag=True, help="Let nbdkit log every request to stderr.")
+@CONFINE
 def serve(image: Path, socket_path: Path | None, port: int | None, readonly: bool,
-          threads: int | None, verbose: bool) -> None:
+          threads: int | None, verbose: bool, confine: str | None) -> None:
     """Serve IMAGE over NBD with nbdkit until interrupted.
 
     Prints the URI for clients (qemu-img, qemu-io, nbdinfo, nbdcopy, or QEMU's -drive
@@ -355,19 +392,16 @@ def serve(image: Path, socket_path: Path | None, port: int | None, readonly: boo
     if port is not None:
         _free_loopback(port)
     status = run_server(image, socket_path=socket_path, port=port, readonly=readonly,
-                        threads=threads, verbose=verbose)
+                        threads=threads, verbose=verbose, confine=confine)
     if status not in (0, -signal.SIGINT, -signal.SIGTERM):
         raise SystemExit(status if status > 0 else 128 - status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m addcow_ref.cli.serve``: the same command, usable before the CLI registers it."""
-    code: object = 0
-    try:
-        serve.main(args=list(argv) if argv is not None else None, prog_name="addcow serve")
-    except SystemExit as e:
-        code = e.code
-    return code if isinstance(code, int) else (0 if code is None else 1)
+    """``python -m addcow_ref.cli.serve``: the same command, usable before the CLI registers it,
+    with the exit statuses and one-line errors of ``addcow`` itself."""
+    return run_click(serve, argv, prog_name="addcow serve", show_usage_error=show_usage_error,
+                     handle_error=handle_error)
 
 
 if __name__ == "__main__":

@@ -17,18 +17,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from addcow_ref.cli.commands import EX_USAGE, cli, default_image_name, main, parse_resize
+from addcow_ref.cli.create_cmd import default_image_name
+from addcow_ref.cli.image_cmds import parse_resize
+from addcow_ref.cli.main import EX_USAGE, cli, main
 from addcow_ref.format.constants import MAGIC
 from addcow_ref.format.errors import AddCowError
-from addcow_ref.format.header import HeaderV1
+from addcow_ref.format.forge import forge_v1
+from tests.click_runner import cli_runner
 
 CLUSTER = 1 << 16
 
 
 def run(*args: str | os.PathLike[str], input: bytes | None = None) -> Result:
-    return CliRunner().invoke(cli, [os.fspath(a) for a in args], input=input,
+    return cli_runner().invoke(cli, [os.fspath(a) for a in args], input=input,
                               catch_exceptions=False)
 
 
@@ -187,7 +190,7 @@ def test_read_past_the_end_is_refused_with_the_offset(overlay: tuple[Path, bytea
 def test_installed_script_prints_no_traceback(tmp_path: Path) -> None:
     script = shutil.which("addcow", path=os.path.dirname(sys.executable)) or shutil.which("addcow")
     argv = [script] if script else [sys.executable, "-c",
-                                    "import sys; from addcow_ref.cli.commands import main; "
+                                    "import sys; from addcow_ref.cli.main import main; "
                                      "sys.exit(main())"]
     bad = tmp_path / "bad.add-cow"
     bad.write_bytes(bytes(4096))
@@ -209,8 +212,13 @@ def test_create_without_backing_and_info_json(tmp_path: Path) -> None:
     assert "Formatting" in result.stdout
     assert "size=1048576" in result.stdout
     assert (tmp_path / "blank.raw").stat().st_size >= 1 << 20
-    info = json_of("info", "--output=json", path)
-    assert isinstance(info, dict)
+    doc = json_of("info", "--output=json", path)
+    assert isinstance(doc, dict)
+    assert doc["virtual-size"] == 1 << 20
+    assert doc["cluster-size"] == 4096
+    assert doc["format"] == "add-cow"
+    assert "backing-filename" not in doc  # as qemu-img: no backing file, no backing keys
+    info = doc["format-specific"]["data"]
     assert info["virtual_size"] == 1 << 20
     assert info["cluster_bits"] == 12
     assert info["cluster_size"] == 4096
@@ -233,6 +241,7 @@ def test_create_options_reach_the_header(tmp_path: Path) -> None:
     assert (tmp_path / "data.img").exists()
     info = json_of("info", "--output=json", path)
     assert isinstance(info, dict)
+    info = info["format-specific"]["data"]
     assert info["bitmap_offset"] == 8192
     assert info["image_file"] == "data.img"
 
@@ -313,6 +322,7 @@ def test_writes_read_back_and_copy_on_write_keeps_backing_bytes(
     assert base[0].read_bytes() == base[1]
     info = json_of("info", "--output=json", path)
     assert isinstance(info, dict)
+    info = info["format-specific"]["data"]
     assert info["allocated_clusters"] == 4  # clusters 0, 1, 3, 4
 
 
@@ -439,6 +449,7 @@ def test_hydrate_with_progress_makes_the_raw_file_standalone(
     assert hashlib.sha256(raw).digest() == hashlib.sha256(model).digest()
     info = json_of("info", "--output=json", path)
     assert isinstance(info, dict)
+    info = info["format-specific"]["data"]
     assert info["allocated_clusters"] == info["cluster_count"] == 8
     assert "all_allocated" in run("info", path).stdout
     # The backing file is no longer needed.
@@ -454,13 +465,7 @@ def _v1_image(tmp_path: Path, base: tuple[Path, bytes]) -> tuple[Path, bytes]:
     data = bytearray(base[1])
     data[2 * CLUSTER : 3 * CLUSTER] = b"\x77" * CLUSTER
     (tmp_path / "v1.raw").write_bytes(bytes(data))
-    header = HeaderV1({
-        "magic": MAGIC,
-        "version": 1,
-        "backing_file": b"base.raw".ljust(1024, b"\0"),
-        "image_file": b"v1.raw".ljust(1024, b"\0"),
-        "reserved": bytes(500),
-    }).build()
+    header = forge_v1(backing_file=b"base.raw", image_file=b"v1.raw").build()
     path = tmp_path / "v1.add-cow"
     path.write_bytes(header + bytes([0b100]))
     return path, bytes(data)
@@ -470,6 +475,7 @@ def test_upgrade_v1_to_v2(tmp_path: Path, base: tuple[Path, bytes]) -> None:
     path, data = _v1_image(tmp_path, base)
     info = json_of("info", "--output=json", path)
     assert isinstance(info, dict)
+    info = info["format-specific"]["data"]
     assert info["version"] == 1
     human = run("info", path).stdout
     assert "version: 1" in human
@@ -481,6 +487,7 @@ def test_upgrade_v1_to_v2(tmp_path: Path, base: tuple[Path, bytes]) -> None:
     assert "version 2" in result.stdout
     info = json_of("info", "--output=json", path)
     assert isinstance(info, dict)
+    info = info["format-specific"]["data"]
     assert info["version"] == 2
     assert info["allocated_clusters"] == 1
     assert guest(path) == data
@@ -515,7 +522,7 @@ def test_failures_inside_the_library_become_one_line_naming_the_file(
 ) -> None:
     import addcow_ref
 
-    def boom(path: object, mode: str = "r") -> None:
+    def boom(path: object, mode: str = "r", **options: object) -> None:
         raise exc
 
     monkeypatch.setattr(addcow_ref, "open_image", boom)
@@ -526,7 +533,7 @@ def test_failures_inside_the_library_become_one_line_naming_the_file(
 def test_a_bug_is_not_disguised_as_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import addcow_ref
 
-    def bug(path: object, mode: str = "r") -> None:
+    def bug(path: object, mode: str = "r", **options: object) -> None:
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(addcow_ref, "open_image", bug)
@@ -537,7 +544,7 @@ def test_a_bug_is_not_disguised_as_a_user_error(monkeypatch: pytest.MonkeyPatch)
 def test_interrupt_exits_130_without_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     import addcow_ref
 
-    def interrupted(path: object, mode: str = "r") -> None:
+    def interrupted(path: object, mode: str = "r", **options: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(addcow_ref, "open_image", interrupted)
@@ -556,19 +563,19 @@ def test_map_is_streamed_in_windows_yet_equals_the_whole_map(
     """Extents that span window boundaries come out merged, exactly as one map() call gives
     them, in both output forms."""
     import addcow_ref
-    from addcow_ref.cli import commands as cli_module
-    from addcow_ref.engine import image as image_module
+    from addcow_ref.engine import extents as extents_module
+    from addcow_ref.ops import mapping
 
     path, _ = overlay
     for offset, length in [(0, 3 * CLUSTER), (4 * CLUSTER + 100, 10), (6 * CLUSTER, 2 * CLUSTER)]:
         assert run("write", "--offset", str(offset), "--pattern", "0x11", "--length",
                    str(length), path).exit_code == 0
     with addcow_ref.open_image(path) as img:
-        expected = cli_module.map_entries(img._map_window(0, img.virtual_size))
+        expected = mapping.map_entries(img._map_window(0, img.virtual_size))
         names = ["disk.raw", "base.raw"]
-    monkeypatch.setattr(image_module, "MAP_WINDOW_CLUSTERS", window)
+    monkeypatch.setattr(extents_module, "MAP_WINDOW_CLUSTERS", window)
     assert json_of("map", "--output=json", path) == expected
     human = run("map", path)
     assert human.exit_code == 0, human.stderr
-    assert human.stdout.rstrip("\n") == cli_module.render_map(expected, names)
+    assert human.stdout.rstrip("\n") == mapping.render_map(expected, names)
     assert [e["allocated"] for e in expected] == [True, False, True, False, True]

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from addcow_ref import open_image
-from addcow_ref.cli.commands import main
 from addcow_ref.cli.demo import GREETING, GREETING_OFFSET, IMAGE_FILE, OVERLAY, WRITES
 from addcow_ref.cli.example_disk import BASE_DISK_NAME, base_disk
+from addcow_ref.cli.main import main
+from addcow_ref.ops.info import image_info
 
 
 def expected_guest() -> bytes:
@@ -36,7 +37,7 @@ def _addcow_argv() -> list[str]:
     if script:
         return [script]
     return [sys.executable, "-c",
-            "import sys; from addcow_ref.cli.commands import main; sys.exit(main())"]
+            "import sys; from addcow_ref.cli.main import main; sys.exit(main())"]
 
 
 def test_demo_in_default_dir_matches_the_model(
@@ -51,10 +52,10 @@ def test_demo_in_default_dir_matches_the_model(
     raw = (d / IMAGE_FILE).read_bytes()
     assert hashlib.sha256(raw[: len(want)]).hexdigest() == hashlib.sha256(want).hexdigest()
     with open_image(d / OVERLAY) as img:
-        info = img.info()
+        info = image_info(img)
         assert img.read(0, img.virtual_size) == want
-    assert info["all_allocated"] is True
-    assert info["allocated_clusters"] == info["cluster_count"] == 16
+    assert info.all_allocated is True
+    assert info.allocated_clusters == info.cluster_count == 16
     # The narrative names every step's command and ends on the verdict.
     for needle in ("$ addcow create -b base.raw -F raw", "$ addcow write --offset 0x2f000",
                    "$ addcow info disk.add-cow", "$ addcow map disk.add-cow",

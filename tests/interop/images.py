@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import addcow_ref
-from addcow_ref.format.constants import MAGIC, V1_NAME_FIELD_LENGTH, VERSION_1
-from addcow_ref.format.schema import HEADER_V1
+from addcow_ref.format.forge import forge_v1
 
 from .tools import Oracle, sector_pattern
 
@@ -70,7 +69,7 @@ def chain(directory: Path, *, size: int = 4 * MiB, cluster_bits: int = 16) -> Di
 
 
 def v1_image(directory: Path, *, size: int = 2 * MiB) -> Disk:
-    """A legacy v1 file built by hand from ``HEADER_V1`` (64 KiB clusters, bitmap at 2560):
+    """A legacy v1 file forged from the ``HEADER_V1`` defaults (64 KiB clusters, bitmap at 2560):
     clusters 1, 2 and the last are in the image file, the rest come from the backing file."""
     cs = 1 << 16
     backing = sector_pattern(size, seed=5)
@@ -80,12 +79,7 @@ def v1_image(directory: Path, *, size: int = 2 * MiB) -> Disk:
     for c in allocated:
         image[c * cs:(c + 1) * cs] = bytes([0x60 + c % 64]) * cs
     (directory / "v1.raw").write_bytes(image)
-    header = HEADER_V1.build({
-        "magic": MAGIC, "version": VERSION_1,
-        "backing_file": b"v1-base.raw".ljust(V1_NAME_FIELD_LENGTH, b"\0"),
-        "image_file": b"v1.raw".ljust(V1_NAME_FIELD_LENGTH, b"\0"),
-        "reserved": bytes(500),
-    })
+    header = forge_v1(backing_file=b"v1-base.raw", image_file=b"v1.raw").build()
     bitmap = bytearray(-(-(size // cs) // 8))
     for c in allocated:
         bitmap[c >> 3] |= 1 << (c & 7)

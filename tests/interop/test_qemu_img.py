@@ -35,15 +35,16 @@ def write_some(uri: str, disk: images.Disk) -> None:
 
 
 def library_map(path: Path) -> list[tuple[int, int, bool]]:
-    """(start, length, reads-as-data) from the reference's map(), merged."""
-    with addcow_ref.open_image(str(path)) as img:
+    """(start, length, reads-as-data) from the reference's map(), merged; ``force_share``,
+    as ``qemu-img -U``, since the image is often being served meanwhile."""
+    with addcow_ref.open_image(str(path), force_share=True) as img:
         return tools.merged([(e.start, e.length, bool(e.data)) for e in img.map()])
 
 
 def cli_map(path: Path) -> list[tuple[int, int, bool]]:
     """(start, length, reads-as-data) from ``addcow map --output=json``, merged."""
     entries: list[dict[str, Any]] = json.loads(
-        tools.run([*ADDCOW, "map", "--output=json", path]).stdout)
+        tools.run([*ADDCOW, "map", "-U", "--output=json", path]).stdout)  # often served
     return tools.merged([(e["start"], e["length"], bool(e["data"])) for e in entries])
 
 
@@ -70,10 +71,10 @@ def check_against_oracle(uri: str, disk: images.Disk, tmp_path: Path) -> None:
     tools.run(["qemu-img", "compare", "-f", "raw", "-F", "raw", uri, oracle])
     out = tmp_path / "converted.raw"
     tools.run(["qemu-img", "convert", "-f", "raw", "-O", "raw", uri, out])
-    with addcow_ref.open_image(str(disk.path)) as img:
+    with addcow_ref.open_image(str(disk.path), force_share=True) as img:  # it is served
         assert out.read_bytes() == img.read(0, img.virtual_size)
     cli = tmp_path / "addcow-read.raw"
-    tools.run([*ADDCOW, "read", disk.path, "-o", cli])
+    tools.run([*ADDCOW, "read", "-U", disk.path, "-o", cli])
     assert out.read_bytes() == cli.read_bytes()
     assert out.read_bytes() == bytes(disk.oracle.data)
 
