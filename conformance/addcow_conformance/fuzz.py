@@ -1,113 +1,68 @@
-"""Coverage-guided fuzzing of ``addcow-check`` with atheris: ``python -m addcow_conformance.fuzz
--max_total_time=60`` (libFuzzer flags pass through; tox env ``fuzz``).
+"""Coverage-guided fuzzing of the conformance kit with atheris:
+``python -m addcow_conformance.fuzz [--target checker|reader|manifest|all] [libFuzzer flags]``.
 
-The property is the checker's contract on any byte string: a report comes back, every check
-ran or said why it did not apply, and no check raised (an internal error is a crash here).
-atheris is imported lazily so the package imports without it.
+The targets live in :mod:`addcow_conformance.fuzzing` (the checker, the reference reader, the
+harness's manifest loader); ``--target all`` (the default, and what ``tox -e fuzz`` runs) fuzzes
+each in turn in a child process with the same flags, ``-max_total_time`` applying to each, and
+prints a table of executions per target. libFuzzer flags pass through; a corpus directory may be
+given with a single target. atheris is imported lazily so the package imports without it.
+
+``check_bytes``, ``test_one_input`` and ``seed_corpus`` are the checker target's, kept under the
+names this module always had.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from addcow_conformance.fuzzing import TARGET_NAMES
+
 __all__ = ["check_bytes", "main", "seed_corpus", "test_one_input"]
 
-#: Files every fuzz input sees beside it, so names in mutated headers can resolve to real files.
-_NEIGHBOURS = {"image.raw": 1 << 20, "backing.raw": 1 << 20}
 
+def check_bytes(data: bytes, name: str = "image.add-cow") -> object:
+    """The checker target's report on ``data`` (see :mod:`addcow_conformance.fuzzing.checker`)."""
+    from addcow_conformance.fuzzing.checker import check_bytes as check
 
-class _Workdir:
-    """One scratch directory reused by every input (creating one per input would dominate)."""
-
-    path: Path | None = None
-
-    @classmethod
-    def get(cls) -> Path:
-        if cls.path is None:
-            cls.path = Path(tempfile.mkdtemp(prefix="addcow-fuzz-"))
-            for name, size in _NEIGHBOURS.items():
-                with open(cls.path / name, "wb") as f:
-                    f.truncate(size)
-        return cls.path
-
-
-def check_bytes(data: bytes, name: str = "fuzz.add-cow") -> object:
-    """Check ``data`` as an add-cow file next to a raw image and backing file; return the
-    report (typed ``object`` so this module needs no import of the checker at load time)."""
-    from addcow_conformance.checker import check_file
-
-    path = _Workdir.get() / name
-    path.write_bytes(data)
-    return check_file(path)
+    return check(data, name)
 
 
 def test_one_input(data: bytes) -> None:
-    from addcow_conformance.checker import Report
+    """The checker target's one-input function."""
+    from addcow_conformance.fuzzing.checker import one_input
 
-    report = check_bytes(data)
-    assert isinstance(report, Report)
-    if report.internal_errors or report.error is not None:
-        raise AssertionError(f"checker failed on a {len(data)}-byte input: "
-                             f"{report.error or report.internal_errors}")
-    if report.exit_code not in (0, 2, 3):
-        raise AssertionError(f"unexpected exit status {report.exit_code}")
+    one_input(data)
 
 
 def seed_corpus(directory: Path) -> None:
-    """Write valid v2 (with and without backing file, all allocated) and v1 files as seeds."""
-    from addcow_ref.format.constants import MAGIC
-    from addcow_ref.format.header import HeaderV1, HeaderV2
+    """Write the forged seeds: valid v2 files (with a raw backing file; all allocated) and a v1
+    file, each naming the scratch directory's files (the vectors' seeds are the runner's)."""
+    from addcow_conformance.fuzzing.seeds import forged_seeds, write_seeds
 
-    directory.mkdir(parents=True, exist_ok=True)
-    image, backing = b"image.raw", b"backing.raw"
-    base = {
-        "magic": MAGIC, "version": 2, "header_length": 128, "incompatible_features": 0,
-        "compatible_features": 0, "autoclear_features": 0, "virtual_size": 1 << 20,
-        "bitmap_offset": 4096, "cluster_bits": 16, "reserved1": bytes(4),
-        "image_name_offset": 128, "image_name_length": len(image),
-        "backing_name_offset": 128 + len(image), "backing_name_length": len(backing),
-        "image_format": b"raw".ljust(16, b"\0"), "backing_format": b"raw".ljust(16, b"\0"),
-        "reserved2": bytes(16),
-    }
-    names = image + backing
-    seeds: dict[str, bytes] = {}
-    h = HeaderV2(base)
-    seeds["v2-backing"] = (h.build() + names).ljust(4096, b"\0") + b"\x55\x05"
-    h = h.replace(backing_name_offset=0, backing_name_length=0, backing_format=bytes(16),
-                  compatible_features=1, cluster_bits=9)
-    seeds["v2-all-allocated"] = (h.build() + image).ljust(4096, b"\0") + b"\xff" * 256
-    v1 = HeaderV1({"magic": MAGIC, "version": 1,
-                   "backing_file": backing.ljust(1024, b"\0"),
-                   "image_file": image.ljust(1024, b"\0"), "reserved": bytes(500)})
-    seeds["v1"] = v1.build() + b"\x0f\x00"
-    for name, data in seeds.items():
-        (directory / name).write_bytes(data)
+    write_seeds(directory, forged_seeds())
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m addcow_conformance.fuzz",
+        description="Fuzz the add-cow checker, reader and manifest loader with atheris; "
+                    "other arguments go to libFuzzer (e.g. -max_total_time=60).")
+    parser.add_argument("--target", choices=[*TARGET_NAMES, "all"], default="all",
+                        help="what to fuzz (default: all, one after the other)")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        import atheris
-    except ImportError:
-        print("addcow_conformance.fuzz needs atheris: pip install 'addcow[fuzz]'", file=sys.stderr)
-        return 1
-    args = list(sys.argv if argv is None else [sys.argv[0], *argv])
-    if not any(not a.startswith("-") for a in args[1:]):
-        corpus = Path(tempfile.mkdtemp(prefix="addcow-fuzz-corpus-"))
-        seed_corpus(corpus)
-        args.append(str(corpus))
-    # Coverage of our own code only: instrumenting construct and click as well would make
-    # every input several times slower for edges that say nothing about the checker.
-    with atheris.instrument_imports(include=["addcow_ref", "conformance"]):
-        from addcow_conformance.checker.engine import registry
+    args, libfuzzer_args = _parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    from addcow_conformance.fuzzing.runner import run_all, run_target
 
-        registry()  # imports every check module
-    atheris.Setup(args, test_one_input)
-    atheris.Fuzz()
-    return 0
+    if args.target == "all":
+        return run_all(libfuzzer_args)
+    return run_target(args.target, libfuzzer_args)
 
 
 if __name__ == "__main__":

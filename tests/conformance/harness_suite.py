@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from addcow_ref.format.constants import MAGIC
-from addcow_ref.format.header import HeaderV2
+from addcow_ref.format.forge import forge_v2, name_fields
 
 CLUSTER = 512
 SIZE = 2048
@@ -34,27 +34,10 @@ def sha(data: bytes) -> str:
 
 def header(**fields: Any) -> bytes:
     image_name, backing_name = b"image.raw", b"backing.raw"
-    values: dict[str, Any] = {
-        "magic": MAGIC,
-        "version": 2,
-        "header_length": 128,
-        "incompatible_features": 0,
-        "compatible_features": 0,
-        "autoclear_features": 0,
-        "virtual_size": SIZE,
-        "bitmap_offset": 4096,
-        "cluster_bits": 9,
-        "reserved1": bytes(4),
-        "image_name_offset": 128,
-        "image_name_length": len(image_name),
-        "backing_name_offset": 128 + len(image_name),
-        "backing_name_length": len(backing_name),
-        "image_format": b"raw".ljust(16, b"\0"),
-        "backing_format": b"raw".ljust(16, b"\0"),
-        "reserved2": bytes(16),
-    }
+    values: dict[str, Any] = {"virtual_size": SIZE, "cluster_bits": 9, "backing_format": b"raw",
+                              **name_fields(image_name, backing_name)}
     values.update(fields)
-    area = bytearray(HeaderV2(values).build().ljust(4096, b"\0"))
+    area = bytearray(forge_v2(**values).build().ljust(4096, b"\0"))
     area[128 : 128 + len(image_name)] = image_name
     area[137 : 137 + len(backing_name)] = backing_name
     return bytes(area)

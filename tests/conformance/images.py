@@ -1,9 +1,8 @@
 """Build valid add-cow image sets in a directory and break them one field at a time.
 
-Headers come from ``addcow_ref.format.header.HeaderV2(...).build()`` and field mutations address
-fields
-by NAME through ``addcow_ref.format.layout``, so no offset or width is written down here: the tests
-stay right when the schema changes. The vector generator may reuse these helpers.
+Headers are forged from the schema's defaults (``addcow_ref.format.forge``) and field mutations
+address fields by NAME through ``addcow_ref.format.layout``, so no offset or width is written down
+here: the tests stay right when the schema changes. The vector generator may reuse these helpers.
 """
 
 from __future__ import annotations
@@ -15,16 +14,10 @@ from typing import Any
 
 from construct import Struct
 
-from addcow_ref.format.constants import (
-    DEFAULT_BITMAP_OFFSET,
-    HEADER_LENGTH_V1,
-    HEADER_LENGTH_V2,
-    MAGIC,
-    V1_NAME_FIELD_LENGTH,
-    VERSION_1,
-    VERSION_2,
-)
-from addcow_ref.format.header import HeaderV1, HeaderV2, bitmap_length_for
+from addcow_ref.format import forge, layout
+from addcow_ref.format.constants import HEADER_LENGTH_V1, HEADER_LENGTH_V2
+from addcow_ref.format.forge import forge_v1, forge_v2
+from addcow_ref.format.header import HeaderV2, bitmap_length_for
 from addcow_ref.format.layout import field_info, field_table
 from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 
@@ -68,30 +61,20 @@ class ImageSet:
 
 
 def v2_header(**fields: Any) -> HeaderV2:
-    """A valid header for the default layout; any field can be overridden by name."""
-    values: dict[str, Any] = {
-        "magic": MAGIC, "version": VERSION_2, "header_length": HEADER_LENGTH_V2,
-        "incompatible_features": 0, "compatible_features": 0, "autoclear_features": 0,
-        "virtual_size": VIRTUAL_SIZE, "bitmap_offset": DEFAULT_BITMAP_OFFSET,
-        "cluster_bits": CLUSTER_BITS, "reserved1": bytes(4),
-        "image_name_offset": 0, "image_name_length": 0,
-        "backing_name_offset": 0, "backing_name_length": 0,
-        "image_format": format_field("raw"), "backing_format": bytes(16),
-        "reserved2": bytes(16),
-    }
-    values.update(fields)
-    return HeaderV2(values)
+    """A valid header for the default layout (the schema's defaults with this module's size and
+    cluster size); any field can be overridden by name."""
+    return forge_v2(**{"virtual_size": VIRTUAL_SIZE, "cluster_bits": CLUSTER_BITS, **fields})
 
 
 def build_v2(header: HeaderV2, names: dict[int, bytes], bitmap: bytes | None = None,
              trailing: bytes = b"") -> bytes:
     """The bytes of an add-cow file: header, name area (``names``: offset -> bytes), bitmap."""
-    bitmap_offset = int(header.bitmap_offset)
+    bitmap_offset = header.bitmap_offset
     area = bytearray(header.build().ljust(bitmap_offset, b"\0"))
     for offset, name in names.items():
         area[offset:offset + len(name)] = name
     if bitmap is None:
-        bitmap = bytes(bitmap_length_for(int(header.virtual_size), int(header.cluster_bits)))
+        bitmap = bytes(header.bitmap_length)
     return bytes(area) + bitmap + trailing
 
 
@@ -120,23 +103,17 @@ def pristine_v2(directory: Path, *, backing: bool = True, backing_format: str = 
     header = v2_header(**header_fields)
     addcow = directory / f"{stem}.add-cow"
     addcow.write_bytes(build_v2(header, names, bitmap))
-    image = _sparse(directory / os.fsdecode(image_name), int(header.virtual_size))
+    image = _sparse(directory / os.fsdecode(image_name), header.virtual_size)
     back = None
     if backing and backing_format == "raw":
-        back = _sparse(directory / os.fsdecode(backing_name), int(header.virtual_size))
+        back = _sparse(directory / os.fsdecode(backing_name), header.virtual_size)
     return ImageSet(directory, addcow, image, back)
 
 
 def build_v1(*, image_name: bytes = b"image.raw", backing_name: bytes = b"",
              bitmap: bytes = b"", **fields: Any) -> bytes:
-    values: dict[str, Any] = {
-        "magic": MAGIC, "version": VERSION_1,
-        "backing_file": backing_name.ljust(V1_NAME_FIELD_LENGTH, b"\0"),
-        "image_file": image_name.ljust(V1_NAME_FIELD_LENGTH, b"\0"),
-        "reserved": bytes(500),
-    }
-    values.update(fields)
-    return HeaderV1(values).build() + bitmap
+    header = forge_v1(**{"backing_file": backing_name, "image_file": image_name, **fields})
+    return header.build() + bitmap
 
 
 def pristine_v1(directory: Path, *, image_size: int = VIRTUAL_SIZE, backing: bool = True,
@@ -153,38 +130,22 @@ def pristine_v1(directory: Path, *, image_size: int = VIRTUAL_SIZE, backing: boo
     return ImageSet(directory, addcow, image, back)
 
 
-def _struct_for(path: Path) -> Struct:
-    with open(path, "rb") as f:
-        head = f.read(12)
-    return HEADER_V1 if int.from_bytes(head[8:12], "big") == VERSION_1 else HEADER_V2
-
-
 def encode_field(struct: Struct, name: str, value: int | bytes) -> bytes:
     """``value`` as the bytes of field ``name`` (integers big-endian at the field's width)."""
-    info = field_info(struct, name)
-    if isinstance(value, int):
-        return value.to_bytes(info.size, "big")
-    if len(value) != info.size:
-        raise ValueError(f"{name} is {info.size} bytes; got {len(value)}")
-    return value
+    return layout.encode_field(struct, name, value)
 
 
 def set_field(path: Path, name: str, value: int | bytes, struct: Struct | None = None) -> None:
     """Overwrite one header field of the file at ``path`` in place, by field name."""
-    struct = struct if struct is not None else _struct_for(path)
-    data = encode_field(struct, name, value)
-    with open(path, "r+b") as f:
-        f.seek(field_info(struct, name).offset)
-        f.write(data)
+    forge.set_field(path, name, value, struct=struct)
 
 
 def read_field(path: Path, name: str, struct: Struct | None = None) -> int | bytes:
-    struct = struct if struct is not None else _struct_for(path)
-    info = field_info(struct, name)
     with open(path, "rb") as f:
-        f.seek(info.offset)
-        raw = f.read(info.size)
-    return int.from_bytes(raw, "big") if info.is_integer else raw
+        head = f.read(HEADER_LENGTH_V1)
+    struct = struct if struct is not None else forge.detect_struct(head)
+    info = field_info(struct, name)
+    return layout.decode_field(struct, name, head[info.offset:info.end])
 
 
 def patch_bytes(path: Path, offset: int, data: bytes) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 import jsonschema
 import pytest
 from addcow_conformance.checker.cli import cli, main
-from click.testing import CliRunner
+
+from tests.click_runner import cli_runner
 
 from .images import pristine_v1, pristine_v2, set_field
 
@@ -101,7 +102,7 @@ def test_usage_errors_exit_64(args: list[str], capfd: pytest.CaptureFixture[str]
 
 
 def test_usage_errors_exit_64_through_click_standalone_too() -> None:
-    result = CliRunner().invoke(cli, ["--output=xml", "x"])
+    result = cli_runner().invoke(cli, ["--output=xml", "x"])
     assert result.exit_code == 64
 
 

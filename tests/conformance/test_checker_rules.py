@@ -8,7 +8,10 @@ A few rules cannot be broken alone (a ``bitmap_offset`` below 4096 that is a mul
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,6 +141,54 @@ def img_size(d: Path) -> Path:
     return s.addcow
 
 
+def img_file_type(d: Path) -> Path:
+    s = pristine_v2(d)
+    assert s.image is not None
+    s.image.unlink()
+    s.image.mkdir()
+    return s.addcow
+
+
+def img_identity(d: Path) -> Path:
+    # The image file is the raw backing file: a write would change the "golden" backing file.
+    return pristine_v2(d, image_name=b"backing.raw").addcow
+
+
+def img_length(d: Path) -> Path:
+    s = pristine_v2(d)
+    assert s.image is not None
+    os.truncate(s.image, 3 * VIRTUAL_SIZE)
+    return s.addcow
+
+
+def name_confined(d: Path) -> Path:
+    (d / "up").mkdir(parents=True)
+    s = pristine_v2(d / "up", backing_name=b"../backing.raw", backing=False)
+    pristine_v2(d / "up", backing_name=b"../backing.raw", stem="image")
+    (d / "backing.raw").write_bytes(bytes(VIRTUAL_SIZE))
+    return s.addcow
+
+
+def hdr_length_multiple(d: Path) -> Path:
+    # header_length 132, the names moved to start at 136 so the name area holds them.
+    s = pristine_v2(d)
+    names = s.addcow.read_bytes()[128:128 + len(b"image.rawbacking.raw")]
+    patch_bytes(s.addcow, 128, bytes(len(names)))
+    patch_bytes(s.addcow, 136, names)
+    set_field(s.addcow, "header_length", 132)
+    set_field(s.addcow, "image_name_offset", 136)
+    set_field(s.addcow, "backing_name_offset", 136 + len(b"image.raw"))
+    return s.addcow
+
+
+def virtual_size_unaligned(d: Path) -> Path:
+    s = pristine_v2(d)
+    assert s.image is not None
+    set_field(s.addcow, "virtual_size", VIRTUAL_SIZE - 1)
+    os.truncate(s.image, VIRTUAL_SIZE - 1)  # as long as the disk, so IMG-LENGTH holds
+    return s.addcow
+
+
 def back_exists(d: Path) -> Path:
     s = pristine_v2(d)
     assert s.backing is not None
@@ -190,9 +241,10 @@ CASES = [
     Case("HDR-MAGIC", field_case("magic", b"ADD_COW\xfe")),
     Case("HDR-VERSION", field_case("version", 3)),
     Case("HDR-LENGTH-MIN", field_case("header_length", 64)),
+    Case("HDR-LENGTH-MULTIPLE", hdr_length_multiple),
     # Names must start at or after header_length and end by bitmap_offset: impossible here.
     Case("HDR-LENGTH-BOUND", field_case("header_length", 8192), frozenset({"NAME-BOUNDS"})),
-    Case("HDR-VIRTUAL-SIZE-ALIGN", field_case("virtual_size", VIRTUAL_SIZE - 1)),
+    Case("HDR-VIRTUAL-SIZE-ALIGN", virtual_size_unaligned),
     Case("HDR-VIRTUAL-SIZE-MAX", field_case("virtual_size", 1 << 63)),
     Case("HDR-BITMAP-OFFSET-ALIGN", lambda d: pristine_v2(d, bitmap_offset=4608).addcow),
     # The only multiple of 4096 below 4096 is 0, which leaves no name area.
@@ -211,6 +263,7 @@ CASES = [
     Case("NAME-OVERLAP", name_overlap),
     Case("NAME-NO-NUL", name_no_nul),
     Case("NAME-AREA-ZERO", name_area_zero),
+    Case("NAME-CONFINED", name_confined),
     Case("FMT-PADDING", field_case("image_format", b"raw\0x".ljust(16, b"\0"))),
     Case("FMT-IMAGE", field_case("image_format", format_field("qcow2"))),
     Case("FMT-BACKING-PRESENCE", field_case("backing_format", bytes(16))),
@@ -219,7 +272,10 @@ CASES = [
     Case("BMP-TRAILING", bmp_trailing),
     Case("BMP-PADDING", bmp_padding),
     Case("IMG-EXISTS", img_exists),
+    Case("IMG-FILE-TYPE", img_file_type),
+    Case("IMG-IDENTITY", img_identity),
     Case("IMG-SIZE", img_size),
+    Case("IMG-LENGTH", img_length),
     Case("BACK-EXISTS", back_exists),
     Case("BACK-FORMAT", back_format),
     Case("BACK-LOOP", back_loop),
@@ -277,10 +333,7 @@ def test_pristine_images_have_no_finding(version: str, tmp_path: Path) -> None:
     elif version == "v2-no-backing":
         path = pristine_v2(tmp_path, backing=False).addcow
     elif version == "v2-all-allocated":
-        s = pristine_v2(tmp_path, bitmap=bytes([0xFF, 0x03]), compatible_features=1)
-        assert s.backing is not None
-        s.backing.unlink()  # never read: every cluster is allocated
-        path = s.addcow
+        path = pristine_v2(tmp_path, bitmap=bytes([0xFF, 0x03]), compatible_features=1).addcow
     else:
         path = pristine_v2(tmp_path).addcow
     report = check_file(path)
@@ -300,11 +353,17 @@ def test_chain_of_exactly_the_maximum_depth_conforms(tmp_path: Path) -> None:
     assert report.exit_code == 0
 
 
-def test_missing_backing_is_fine_when_every_cluster_is_allocated(tmp_path: Path) -> None:
-    s = pristine_v2(tmp_path, bitmap=bytes([0xFF, 0x03]))
+@pytest.mark.parametrize("compatible", [0, 1])
+def test_a_missing_backing_file_is_an_error_whatever_the_bitmap_holds(
+        tmp_path: Path, compatible: int) -> None:
+    # A reader opens the whole chain when it opens the image; it never scans the bitmap to
+    # decide whether it needs the backing file (all_allocated only lets it skip, MAY).
+    s = pristine_v2(tmp_path, bitmap=bytes([0xFF, 0x03]), compatible_features=compatible)
     assert s.backing is not None
     s.backing.unlink()
-    assert check_file(s.addcow).findings == []
+    report = check_file(s.addcow)
+    assert report.rule_ids == ["BACK-EXISTS"]
+    assert report.exit_code == 2
 
 
 def test_loop_through_two_files_is_reported_at_the_top(tmp_path: Path) -> None:
@@ -362,13 +421,13 @@ def test_v1_virtual_size_comes_from_the_image_file(tmp_path: Path) -> None:
 
 def test_a_check_that_raises_becomes_an_internal_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from addcow_conformance.checker import engine
+    from addcow_conformance.checker import registry
 
     def boom(ctx: CheckContext) -> list[Finding]:
         raise ZeroDivisionError("kaboom")
 
-    original = engine._REGISTRY["HDR-MAGIC"]
-    monkeypatch.setitem(engine._REGISTRY, "HDR-MAGIC",
+    original = registry._REGISTRY["HDR-MAGIC"]
+    monkeypatch.setitem(registry._REGISTRY, "HDR-MAGIC",
                         dataclasses.replace(original, func=boom))
     report = check_file(pristine_v2(tmp_path).addcow)
     assert report.exit_code == 1
@@ -378,9 +437,41 @@ def test_a_check_that_raises_becomes_an_internal_error(
 
 
 def test_registering_a_check_for_an_unknown_rule_fails() -> None:
-    from addcow_conformance.checker.engine import check
+    from addcow_conformance.checker.registry import check
 
     with pytest.raises(ValueError, match="no such rule"):
         check("HDR-NO-SUCH-RULE")
     with pytest.raises(ValueError, match="registered twice"):
         check("HDR-MAGIC")(lambda ctx: [])
+
+
+def test_the_run_order_does_not_depend_on_import_order() -> None:
+    # Each area is declared by one module, so registering the check modules backwards (a bare
+    # package object stands in for checks/__init__, which would import them in its own order)
+    # gives the same run order.
+    code = ("import importlib, json, sys, types\n"
+            "import addcow_conformance.checker.registry as r\n"
+            "import addcow_conformance.checker as c\n"
+            "pkg = types.ModuleType('addcow_conformance.checker.checks')\n"
+            "pkg.__path__ = [c.__path__[0] + '/checks']\n"
+            "sys.modules[pkg.__name__] = pkg\n"
+            "for m in ['names', 'legacy', 'header', 'files', 'features', 'bitmap']:\n"
+            "    importlib.import_module(pkg.__name__ + '.' + m)\n"
+            "print(json.dumps(list(r.in_run_order())))\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    assert json.loads(out) == list(registry())
+    areas = [rule.split("-", 1)[0] for rule in registry()]
+    assert list(dict.fromkeys(areas)) == ["HDR", "FEAT", "NAME", "FMT", "BMP", "IMG", "BACK",
+                                          "V1"]
+
+
+def test_report_facts_use_the_info_record_names(tmp_path: Path) -> None:
+    from addcow_conformance.checker.findings import Facts
+
+    from addcow_ref.ops.info import INFO_FIELDS
+
+    assert set(Facts.__annotations__) - {"file_size"} <= set(INFO_FIELDS)
+    facts = check_file(pristine_v2(tmp_path).addcow).facts
+    assert set(facts) <= set(Facts.__annotations__)
+    assert {"virtual_size", "cluster_count", "allocated_clusters"} <= set(facts)

@@ -94,13 +94,20 @@ def test_image_named_as_a_fifo_is_not_opened(tmp_path: Path) -> None:
     (tmp_path / "fifo").unlink()
     os.mkfifo(tmp_path / "fifo")
     report = check_file(s.addcow)
-    assert report.rule_ids == ["IMG-EXISTS"]
+    assert report.rule_ids == ["IMG-FILE-TYPE"]
     assert "FIFO" in report.findings[0].message
 
 
-def test_backing_named_as_a_directory_is_a_format_error(tmp_path: Path) -> None:
+def test_raw_backing_named_as_a_directory_is_a_file_type_error(tmp_path: Path) -> None:
     s = pristine_v2(tmp_path, backing_name=b"sub")
     (tmp_path / "sub").unlink()
+    (tmp_path / "sub").mkdir()
+    report = check_file(s.addcow)
+    assert report.rule_ids == ["IMG-FILE-TYPE"]
+
+
+def test_add_cow_backing_named_as_a_directory_is_a_format_error(tmp_path: Path) -> None:
+    s = pristine_v2(tmp_path, backing_format="add-cow", backing_name=b"sub")
     (tmp_path / "sub").mkdir()
     report = check_file(s.addcow)
     assert report.rule_ids == ["BACK-FORMAT"]
@@ -109,7 +116,7 @@ def test_backing_named_as_a_directory_is_a_format_error(tmp_path: Path) -> None:
 def test_absolute_names_are_used_as_is(tmp_path: Path) -> None:
     s = pristine_v2(tmp_path / "a", image_name=str(tmp_path / "a" / "abs.raw").encode())
     report = check_file(s.addcow)
-    assert report.findings == []
+    assert report.rule_ids == ["NAME-CONFINED"]  # a warning only: the file is found and used
     assert report.facts["image_file"] == str(tmp_path / "a" / "abs.raw")
 
 

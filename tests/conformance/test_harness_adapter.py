@@ -53,7 +53,7 @@ def test_refusal_is_65_with_the_rule(suite: Path) -> None:
         ([], 64),
         (["info"], 64),
         (["read", "IMG", "x", "1"], 64),
-        (["read", "IMG", "0", "4096"], 64),  # past the end of the 2048-byte disk
+        (["read", "IMG", "0", "4096"], 65),  # past the end: refused (READ-RANGE), not clipped
         (["convert", "IMG"], 69),
     ],
     ids=["nothing", "no-image", "bad-offset", "past-end", "unknown-command"],
@@ -68,7 +68,7 @@ def test_apply_unknown_operation_is_unsupported_and_malformed_is_usage(
 ) -> None:
     image = str(suite / READ / "image.add-cow")
     ops = tmp_path / "ops.json"
-    ops.write_text(json.dumps([{"op": "discard", "offset": 0, "length": 512}]))
+    ops.write_text(json.dumps([{"op": "snapshot", "name": "s1"}]))
     assert call(["apply", image, str(ops)])[0] == 69
     ops.write_text(json.dumps([{"op": "write", "offset": 0}]))
     assert call(["apply", image, str(ops)])[0] == 64

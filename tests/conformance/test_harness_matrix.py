@@ -33,7 +33,7 @@ VECTORS = ROOT / "vectors"
 #: reference and both mutants skip (bitmap contents are not scanned by them).
 CHOSEN = (
     "bitmap/bit-order-lsb-first",
-    "bitmap/padding-bit-set",
+    "features/all-allocated-bit-clear",
     "features/incompatible-bit-0",
     "header/magic-last-byte-fe",
     "names/backing-name-has-nul",

@@ -21,7 +21,8 @@ from addcow_conformance.vectors.history import (
     retired_ids,
 )
 from addcow_conformance.vectors.manifest import all_vectors, build_manifest, vector_digests
-from click.testing import CliRunner
+
+from tests.click_runner import cli_runner
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,9 +121,10 @@ def test_history_must_be_ordered() -> None:
 def test_record_version_cli_refuses_a_version_that_is_not_a_bump() -> None:
     history = ROOT / "conformance" / "addcow_conformance" / "vectors" / "history.json"
     before = history.read_bytes()
-    result = CliRunner().invoke(main_group, ["record-version", "1.0.0"])
+    latest = load_history()[-1].version
+    result = cli_runner().invoke(main_group, ["record-version", "1.0.0"])
     assert result.exit_code == 1
-    assert "not after the latest recorded version 1.0.0" in result.output
+    assert f"not after the latest recorded version {latest}" in result.output
     assert history.read_bytes() == before
 
 
@@ -137,8 +139,23 @@ def test_generate_refuses_before_touching_the_directory(
     out = tmp_path / "vectors"
     out.mkdir()
     (out / "manifest.json").write_text("previous", "utf-8")
-    result = CliRunner().invoke(main_group, ["generate", str(out)])
+    result = cli_runner().invoke(main_group, ["generate", str(out)])
     assert result.exit_code == 1
     assert f"changed expectations: {victim}" in result.output
     assert (out / "manifest.json").read_text("utf-8") == "previous"
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+
+
+def test_every_added_or_changed_vector_of_a_version_has_a_note() -> None:
+    # The changelog says how each expectation changed, not only that it did.
+    from addcow_conformance.vectors.changenotes import NOTES
+    from addcow_conformance.vectors.history import _diff, load_history
+
+    history = load_history()
+    previous: dict[str, str] = {}
+    for v in history:
+        added, changed, _ = _diff(previous, v.vectors)
+        if v.version in NOTES:
+            assert set(NOTES[v.version]) == set(added) | set(changed), v.version
+        previous = dict(v.vectors)
+    assert set(NOTES) <= {v.version for v in history}

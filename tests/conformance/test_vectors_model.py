@@ -108,13 +108,17 @@ def test_pattern_is_deterministic_and_seeded() -> None:
 
 
 def test_generator_never_imports_the_reference_implementation() -> None:
-    """Expectations come from the oracle: only layout/registry modules of addcow_ref are used."""
+    """Expectations come from the oracle: only layout/registry modules of addcow_ref are used
+    (``forge`` builds headers from the schema's defaults and checks no rule; ``ops.info`` is
+    imported for the info record's field names and types alone, and loads no engine code;
+    ``clirun`` is the click runner every console script shares)."""
     import ast
     from pathlib import Path
 
     allowed = {"addcow_ref", "addcow_ref.format.constants", "addcow_ref.format.layout",
-               "addcow_ref.format.header",
-               "addcow_ref.format.schema", "addcow_ref.format.rules"}
+               "addcow_ref.format.header", "addcow_ref.format.forge",
+               "addcow_ref.format.schema", "addcow_ref.format.rules", "addcow_ref.ops.info",
+               "addcow_ref.clirun"}
     pkg = Path(__file__).resolve().parents[2] / "conformance" / "addcow_conformance" / "vectors"
     used: dict[str, set[str]] = {}
     for path in sorted(pkg.glob("*.py")):
@@ -159,3 +163,30 @@ def test_twins_differ_from_their_base_only_in_the_rewritten_fields() -> None:
                 assert diff <= allowed, (t.id, sorted(diff - allowed)[:5])
             else:
                 assert not diff, (t.id, f.path)
+
+
+def test_importing_the_info_record_loads_no_engine_code() -> None:
+    # The oracle names its info keys after addcow_ref.ops.info; that must not pull in the
+    # implementation the vectors check.
+    import subprocess
+    import sys
+
+    code = ("import sys, addcow_conformance.vectors.core, addcow_conformance.vectors.schema\n"
+            "print(sorted(m for m in sys.modules if m.startswith('addcow_ref.engine')))\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_manifest_info_object_is_the_published_part_of_the_info_record() -> None:
+    from addcow_conformance.records import INFO_KEYS, REQUIRED_INFO_KEYS
+    from addcow_conformance.vectors.core import info_v1
+    from addcow_conformance.vectors.schema import build_schema
+
+    from addcow_ref.ops.info import INFO_FIELDS
+
+    assert set(INFO_KEYS) < set(INFO_FIELDS)
+    assert set(REQUIRED_INFO_KEYS) < set(INFO_KEYS)
+    assert tuple(info_v1(V1File(image_length=65536, bits=set()))) == INFO_KEYS
+    info = build_schema([], [])["$defs"]["vector"]["properties"]["expect"]["properties"]["info"]
+    assert tuple(info["properties"]) == INFO_KEYS

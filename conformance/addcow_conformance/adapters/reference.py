@@ -15,18 +15,39 @@ Interface (docs/guides/test-your-implementation.rst)::
     addcow-impl apply IMAGE OPS.json
 
 Exit status: 0 done; 65 the image is refused (``{"refused": true, "rule", "message"}`` on
-stdout); 69 call or operation not supported; 64 usage error.
+stdout); 69 call or operation not supported; 64 usage error (``addcow_conformance.protocol``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
 import addcow_ref
+from addcow_conformance.protocol import (
+    ARITY,
+    CMD_CAPABILITIES,
+    CMD_INFO,
+    CMD_MAP,
+    CMD_READ,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNSUPPORTED,
+    EXIT_USAGE,
+    FEATURE_BACKING_CHAIN,
+    FEATURE_BIG_INT,
+    FEATURE_V1,
+    SYNOPSIS,
+    CapabilitiesRecord,
+    RefusalRecord,
+    apply_flag,
+)
+from addcow_conformance.records import Extent, Operation
 from addcow_ref.format.errors import AddCowError
+from addcow_ref.ops.info import image_info
 
 __all__ = [
     "EXIT_OK",
@@ -39,22 +60,20 @@ __all__ = [
     "main",
 ]
 
-EXIT_OK = 0
-EXIT_USAGE = 64
-EXIT_REFUSED = 65
-EXIT_UNSUPPORTED = 69
-
 _CHUNK = 1 << 20
 
-USAGE = """usage: addcow-impl capabilities
-       addcow-impl info IMAGE
-       addcow-impl read IMAGE OFFSET LENGTH
-       addcow-impl map IMAGE
-       addcow-impl apply IMAGE OPS.json"""
+#: The ``apply`` operations the reference library implements (of ``APPLY_OPERATIONS``).
+REFERENCE_OPERATIONS = ("write", "write-zeroes", "discard", "resize", "flush", "hydrate")
+
+USAGE = "usage: " + "\n       ".join(f"addcow-impl {line}" for line in SYNOPSIS)
 
 
 class UsageError(Exception):
     """The adapter was called with arguments the interface does not allow."""
+
+
+class RangeRefused(Exception):
+    """A read that reaches past the end of the disk: refused (exit 65, rule READ-RANGE)."""
 
 
 class Unsupported(Exception):
@@ -80,16 +99,16 @@ def _int(text: str, what: str) -> int:
     return value
 
 
-def _merge(extents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _merge(extents: list[Extent]) -> list[Extent]:
     """The interface merges adjacent runs of equal allocation; the library also splits by depth."""
-    out: list[dict[str, Any]] = []
+    out: list[Extent] = []
     for e in extents:
         if out and out[-1]["allocated"] == e["allocated"] and (
             out[-1]["start"] + out[-1]["length"] == e["start"]
         ):
             out[-1]["length"] += e["length"]
         else:
-            out.append(dict(e))
+            out.append(e.copy())
     return out
 
 
@@ -105,13 +124,13 @@ class ReferenceAdapter:
 
     # -- hooks ------------------------------------------------------------------------------
 
-    def capabilities(self) -> dict[str, Any]:
+    def capabilities(self) -> CapabilitiesRecord:
         return {
             "name": self.name,
             "version": addcow_ref.__version__,
-            "supports": ["info", "read", "map", "apply", "apply:write", "apply:resize",
-                         "apply:flush"],
-            "features": ["v1", "backing-chain", "big-int"],
+            # Only the finer apply:* flags: a bare "apply" would claim every operation.
+            "supports": [CMD_INFO, CMD_READ, CMD_MAP, *map(apply_flag, REFERENCE_OPERATIONS)],
+            "features": [FEATURE_V1, FEATURE_BACKING_CHAIN, FEATURE_BIG_INT],
             # What the reference does with each `acceptable` flag of the manifest.
             "policies": {
                 "trailing-data": "accept",
@@ -125,14 +144,13 @@ class ReferenceAdapter:
         return _open_image(path, mode)
 
     def info(self, image: Any) -> dict[str, Any]:
-        result: dict[str, Any] = image.info()
-        return result
+        return dataclasses.asdict(image_info(image))
 
     def read(self, image: Any, offset: int, length: int) -> bytes:
         data: bytes = image.read(offset, length)
         return data
 
-    def extents(self, image: Any) -> list[dict[str, Any]]:
+    def extents(self, image: Any) -> list[Extent]:
         return [
             {"start": int(e.start), "length": int(e.length), "allocated": bool(e.allocated)}
             for e in image.map()
@@ -146,6 +164,15 @@ class ReferenceAdapter:
 
     def flush(self, image: Any) -> None:
         image.flush()
+
+    def hydrate(self, image: Any) -> None:
+        image.hydrate()
+
+    def write_zeroes(self, image: Any, offset: int, length: int) -> None:
+        image.write_zeroes(offset, length)
+
+    def discard(self, image: Any, offset: int, length: int) -> None:
+        image.discard(offset, length)
 
     # -- commands -------------------------------------------------------------------------
 
@@ -164,7 +191,8 @@ class ReferenceAdapter:
     def cmd_read(self, path: str, offset: int, length: int) -> int:
         with self.open(path) as image:
             if offset + length > image.virtual_size:
-                raise UsageError(
+                # READ-RANGE: refused, never clipped (a refusal of this call, not a usage error).
+                raise RangeRefused(
                     f"read [{offset}, {offset + length}) is past the disk end {image.virtual_size}"
                 )
             done = 0
@@ -179,7 +207,7 @@ class ReferenceAdapter:
             self.emit_json(_merge(self.extents(image)))
         return EXIT_OK
 
-    def load_ops(self, ops_path: str) -> list[dict[str, Any]]:
+    def load_ops(self, ops_path: str) -> list[Operation]:
         try:
             with open(ops_path, encoding="utf-8") as f:
                 ops = json.load(f)
@@ -189,9 +217,9 @@ class ReferenceAdapter:
             raise UsageError(f"{ops_path}: not a JSON list of operation objects")
         return ops
 
-    def apply_op(self, image: Any, op: dict[str, Any]) -> None:
+    def apply_op(self, image: Any, op: Operation) -> None:
         kind = op.get("op")
-        if kind not in ("write", "resize", "flush"):
+        if kind not in REFERENCE_OPERATIONS:
             raise Unsupported(f"operation {kind!r} is not supported")
         try:
             if kind == "write":
@@ -200,14 +228,22 @@ class ReferenceAdapter:
                     data = bytes.fromhex(op["data_hex"])
                 else:
                     data = bytes([int(op["pattern"])]) * int(op["length"])
+            elif kind in ("write-zeroes", "discard"):
+                offset, length = int(op["offset"]), int(op["length"])
             elif kind == "resize":
                 size = int(op["size"])
         except (KeyError, TypeError, ValueError) as e:
             raise UsageError(f"malformed operation {op!r} ({e!r})") from None
         if kind == "write":
             self.write(image, offset, data)
+        elif kind == "write-zeroes":
+            self.write_zeroes(image, offset, length)
+        elif kind == "discard":
+            self.discard(image, offset, length)
         elif kind == "resize":
             self.resize(image, size)
+        elif kind == "hydrate":
+            self.hydrate(image)
         else:
             self.flush(image)
 
@@ -223,18 +259,17 @@ class ReferenceAdapter:
         if not argv:
             raise UsageError("no command")
         cmd, args = argv[0], list(argv[1:])
-        arity = {"capabilities": 0, "info": 1, "read": 3, "map": 1, "apply": 2}
-        if cmd not in arity:
+        if cmd not in ARITY:
             raise Unsupported(f"command {cmd!r} is not supported")
-        if len(args) != arity[cmd]:
-            raise UsageError(f"{cmd}: expected {arity[cmd]} arguments, got {len(args)}")
-        if cmd == "capabilities":
+        if len(args) != ARITY[cmd]:
+            raise UsageError(f"{cmd}: expected {ARITY[cmd]} arguments, got {len(args)}")
+        if cmd == CMD_CAPABILITIES:
             return self.cmd_capabilities()
-        if cmd == "info":
+        if cmd == CMD_INFO:
             return self.cmd_info(args[0])
-        if cmd == "read":
+        if cmd == CMD_READ:
             return self.cmd_read(args[0], _int(args[1], "OFFSET"), _int(args[2], "LENGTH"))
-        if cmd == "map":
+        if cmd == CMD_MAP:
             return self.cmd_map(args[0])
         return self.cmd_apply(args[0], args[1])
 
@@ -243,7 +278,12 @@ class ReferenceAdapter:
         try:
             return self.dispatch(argv)
         except AddCowError as e:
-            self.emit_json({"refused": True, "rule": e.rule_id, "message": str(e)})
+            refusal: RefusalRecord = {"refused": True, "rule": e.rule_id, "message": str(e)}
+            self.emit_json(refusal)
+            print(f"{self.name}: refused: {e}", file=sys.stderr)
+            return EXIT_REFUSED
+        except RangeRefused as e:
+            self.emit_json({"refused": True, "rule": "READ-RANGE", "message": str(e)})
             print(f"{self.name}: refused: {e}", file=sys.stderr)
             return EXIT_REFUSED
         except Unsupported as e:

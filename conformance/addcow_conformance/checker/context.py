@@ -12,8 +12,11 @@ import errno
 import os
 import stat
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from addcow_conformance.checker.findings import Report
+from addcow_ref.engine.backing import confine_root, is_confined
+from addcow_ref.engine.oslocks import try_lock
 from addcow_ref.format.constants import (
     HEADER_LENGTH_V1,
     HEADER_LENGTH_V2,
@@ -28,12 +31,15 @@ from addcow_ref.format.header import HeaderV1, HeaderV2, parse_header, parse_hea
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "MAX_NAME_READ",
+    "BackingChecker",
     "CannotCheckError",
     "CheckContext",
     "CheckOptions",
     "FileIdentity",
     "NotApplicableError",
+    "confine_root",
     "describe_mode",
+    "next_data",
     "open_regular_file",
     "os_reason",
 ]
@@ -51,12 +57,17 @@ T = TypeVar("T")
 
 @dataclasses.dataclass(frozen=True)
 class CheckOptions:
-    """How to check. ``follow=False`` is ``--no-follow``: only the metadata file is opened."""
+    """How to check. ``follow=False`` is ``--no-follow``: only the metadata file is opened.
+    ``confine`` is ``--confine DIR`` (symlinks resolved,
+    :func:`~addcow_ref.engine.backing.confine_root`): no file outside it is opened.
+    ``force_share`` is ``-U``: the add-cow files are read without a shared lock."""
 
     follow: bool = True
     progress: bool = False
     fail_on_warning: bool = False
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    confine: str | None = None
+    force_share: bool = False
 
 
 class CannotCheckError(Exception):
@@ -67,12 +78,18 @@ class NotApplicableError(Exception):
     """Raised by a check whose rule does not apply to this image; the message says why."""
 
 
-def open_regular_file(path: str | bytes) -> tuple[int, os.stat_result]:
-    """Open ``path`` read-only, refusing anything but a regular file.
+def open_regular_file(path: str | bytes, *,
+                      confine: str | None = None) -> tuple[int, os.stat_result]:
+    """Open ``path`` read-only, refusing anything but a regular file, and with ``confine``
+    anything that does not resolve inside that directory (checked before the ``stat``, so
+    nothing is learnt about a file outside).
 
     ``stat`` comes first and the open is non-blocking, so a FIFO given as the image can never
     block the checker waiting for a writer; ``fstat`` then confirms what was opened.
     """
+    if confine is not None and not is_confined(os.fsdecode(path), confine):
+        raise CannotCheckError(f"resolves outside --confine {confine}; not opened "
+                               "[NAME-CONFINED]")
     try:
         st = os.stat(path)
     except OSError as e:
@@ -109,12 +126,32 @@ def os_reason(e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def next_data(fd: int, pos: int, end: int) -> int:
+    """Where data resumes at or after ``pos`` (``end`` if nowhere before it); ``pos`` itself
+    when the file system cannot tell (then everything is read)."""
+    try:
+        return min(os.lseek(fd, pos, os.SEEK_DATA), end)
+    except OSError as e:
+        return end if e.errno == errno.ENXIO else pos
+
+
+class BackingChecker(Protocol):
+    """Checks an add-cow backing file one level down the chain (the engine's ``check_path``)."""
+
+    def __call__(self, path: str, options: CheckOptions, *, chain: tuple[FileIdentity, ...],
+                 depth: int) -> Report: ...
+
 
 class CheckContext:
-    """One image being checked. Owns its file descriptor (``close`` releases it)."""
+    """One image being checked. Owns its file descriptor (``close`` releases it).
+
+    ``check_backing`` is how a check reaches the engine to check an add-cow backing file: the
+    engine passes itself in, so the checks never import the engine that runs them.
+    """
 
     def __init__(self, path: str, fd: int, st: os.stat_result, options: CheckOptions, *,
-                 chain: tuple[FileIdentity, ...] = (), depth: int = 0) -> None:
+                 chain: tuple[FileIdentity, ...] = (), depth: int = 0,
+                 check_backing: BackingChecker | None = None) -> None:
         self.path = path
         self.fd = fd
         self.file_size = st.st_size
@@ -125,6 +162,12 @@ class CheckContext:
         #: How many add-cow files sit above this one (0 for the image the user named).
         self.depth = depth
         self.directory = os.path.dirname(os.path.abspath(os.fsencode(path)))
+        if not options.force_share and not try_lock(fd, exclusive=False):
+            # A writer holds the file (LOCK-READER): its bitmap is changing under us, and a
+            # verdict on it would be a guess. The engine reports an OSError as "cannot check".
+            raise OSError(errno.EAGAIN, f"{path} is in use (locked by another process); use "
+                          "-U to read it anyway [LOCK-CONFLICT]")
+        self._check_backing = check_backing
         self._memo: dict[str, Any] = {}
         self.prefix = self.read_at(0, HEADER_LENGTH_V1)
         self.version = read_version(self.prefix)
@@ -168,6 +211,15 @@ class CheckContext:
                 break
             out += data
         return bytes(out)
+
+    def check_backing_file(self, path: str) -> Report:
+        """The report on an add-cow backing file of this image, checked one level deeper and
+        carrying the identities of the files above it (how loops and over-deep chains are
+        caught without unbounded recursion)."""
+        if self._check_backing is None:
+            raise RuntimeError("this image's context was made without a backing-file checker")
+        return self._check_backing(path, dataclasses.replace(self.options, progress=False),
+                                   chain=(*self.chain, self.identity), depth=self.depth + 1)
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         """Compute a shared result once per image (a pass that decides several rules)."""

@@ -1,15 +1,18 @@
 """What the checker says about one image: findings, facts and the exit status they imply.
 
 Kept free of I/O and rendering so the engine, the renderers, the fuzz target and the vector
-harness share one vocabulary (STYLE.md (c): rule, severity, file, offset, field, clause link).
+harness share one vocabulary: every finding names its rule, severity, file, byte offset, header
+field and the link to the spec's clause, which is what a reader needs to find and fix the fault.
+The ``*Dict`` records are the JSON form (``schemas/check-report.schema.json``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Literal, TypedDict
 
 from addcow_ref.format.rules import get_rule, rule_url
+from addcow_ref.format.validate import Violation
 
 __all__ = [
     "EXIT_CONFORMING",
@@ -17,11 +20,17 @@ __all__ = [
     "EXIT_NOT_CHECKED",
     "EXIT_USAGE",
     "EXIT_WARNINGS",
+    "Facts",
     "Finding",
+    "FindingDict",
     "InternalError",
+    "InternalErrorDict",
     "NotApplicable",
+    "NotApplicableDict",
     "Report",
+    "ReportDict",
     "Severity",
+    "finding_of",
     "worst_exit_code",
 ]
 
@@ -34,13 +43,74 @@ EXIT_ERRORS = 2
 EXIT_WARNINGS = 3
 EXIT_USAGE = 64
 
-#: "Worst wins" is not numeric order: could-not-check beats errors beats warnings (issue 4).
+#: "Worst wins" is not numeric order: could-not-check beats errors beats warnings, because a
+#: run that skipped an image must not pass for one that only found faults in the others.
 _BADNESS = {EXIT_CONFORMING: 0, EXIT_WARNINGS: 1, EXIT_ERRORS: 2, EXIT_NOT_CHECKED: 3}
 
 
 def worst_exit_code(codes: list[int]) -> int:
     """The exit status of a run over several images: 1 > 2 > 3 > 0."""
     return max(codes, key=lambda c: _BADNESS.get(c, 4), default=EXIT_CONFORMING)
+
+
+class FindingDict(TypedDict):
+    rule: str
+    severity: Severity
+    message: str
+    file: str
+    offset: int | None
+    length: int | None
+    field: str | None
+    expected: str | None
+    actual: str | None
+    anchor: str
+    count: int
+
+
+class NotApplicableDict(TypedDict):
+    rule: str
+    reason: str
+
+
+class InternalErrorDict(TypedDict):
+    rule: str
+    message: str
+
+
+class Facts(TypedDict, total=False):
+    """What was read from an image (not what was judged). The names are those of the
+    reference's info record (``addcow_ref.ops.info.ImageInfo``) wherever the two overlap, so a
+    program reading both sees one vocabulary; ``file_size`` is the add-cow file's length."""
+
+    version: int | None
+    file_size: int
+    header_length: int
+    virtual_size: int | None
+    cluster_bits: int
+    bitmap_offset: int
+    incompatible_features: int
+    compatible_features: int
+    autoclear_features: int
+    image_format: str
+    backing_format: str | None
+    cluster_size: int
+    image_file: str | None
+    backing_file: str | None
+    cluster_count: int
+    bitmap_length: int
+    allocated_clusters: int | None
+
+
+class ReportDict(TypedDict):
+    path: str
+    status: Status
+    exit_code: int
+    error: str | None
+    facts: Facts
+    findings: list[FindingDict]
+    rules_checked: list[str]
+    rules_not_applicable: list[NotApplicableDict]
+    internal_errors: list[InternalErrorDict]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,14 +130,27 @@ class Finding:
     anchor: str = ""
     count: int = 1
 
-    @classmethod
-    def for_rule(cls, rule: str, message: str, file: str, **where: Any) -> Finding:
-        """A finding whose severity and clause link come from the registry, never the caller."""
-        return cls(rule=rule, severity=get_rule(rule).severity, message=message, file=file,
-                   anchor=rule_url(rule), **where)
+    def as_dict(self) -> FindingDict:
+        return {"rule": self.rule, "severity": self.severity, "message": self.message,
+                "file": self.file, "offset": self.offset, "length": self.length,
+                "field": self.field, "expected": self.expected, "actual": self.actual,
+                "anchor": self.anchor, "count": self.count}
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+
+def _plain(text: str | None) -> str | None:
+    """Constraint texts come from the schema in reST (``raw``); reports show plain text."""
+    return None if text is None else text.replace("``", "")
+
+
+def finding_of(violation: Violation, file: str) -> Finding:
+    """The checker's finding for a violation the format layer (or a check) reported in
+    ``file``: the one place a :class:`Violation` becomes a :class:`Finding`. Severity and
+    clause link come from the rule registry, never from the check."""
+    rule = violation.rule_id
+    return Finding(rule=rule, severity=get_rule(rule).severity, message=violation.message,
+                   file=file, offset=violation.offset, length=violation.length,
+                   field=violation.field, expected=_plain(violation.expected),
+                   actual=_plain(violation.actual), anchor=rule_url(rule))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,8 +160,8 @@ class NotApplicable:
     rule: str
     reason: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def as_dict(self) -> NotApplicableDict:
+        return {"rule": self.rule, "reason": self.reason}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +171,8 @@ class InternalError:
     rule: str
     message: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def as_dict(self) -> InternalErrorDict:
+        return {"rule": self.rule, "message": self.message}
 
 
 @dataclasses.dataclass
@@ -101,9 +184,13 @@ class Report:
     rules_checked: list[str] = dataclasses.field(default_factory=list)
     rules_not_applicable: list[NotApplicable] = dataclasses.field(default_factory=list)
     internal_errors: list[InternalError] = dataclasses.field(default_factory=list)
-    facts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    facts: Facts = dataclasses.field(default_factory=lambda: Facts())
     error: str | None = None
     fail_on_warning: bool = False
+    #: (st_dev, st_ino) of this add-cow file, its image file and every file of its backing
+    #: chain: what an image above it must not use as its image file (IMG-IDENTITY). Not
+    #: published in the JSON report.
+    involved: frozenset[tuple[int, int]] = frozenset()
 
     def count(self, severity: Severity) -> int:
         return sum(f.count for f in self.findings if f.severity == severity)
@@ -134,13 +221,13 @@ class Report:
             return EXIT_ERRORS if self.fail_on_warning else EXIT_WARNINGS
         return EXIT_CONFORMING
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ReportDict:
         return {
             "path": self.path,
             "status": self.status,
             "exit_code": self.exit_code,
             "error": self.error,
-            "facts": dict(self.facts),
+            "facts": self.facts.copy(),
             "findings": [f.as_dict() for f in self.findings],
             "rules_checked": list(self.rules_checked),
             "rules_not_applicable": [n.as_dict() for n in self.rules_not_applicable],

@@ -9,12 +9,11 @@ time and only the bytes the file really holds.
 from __future__ import annotations
 
 import dataclasses
-import errno
-import os
 import sys
 from collections.abc import Iterator
 
-from addcow_conformance.checker.context import CheckContext, NotApplicableError
+from addcow_conformance.checker.context import CheckContext, NotApplicableError, next_data
+from addcow_conformance.checker.derive import sized_v1_header
 from addcow_ref.format.bitmap import count_ones, find_bit, padding_mask
 
 __all__ = ["BitmapGeometry", "BitmapScan", "bitmap_geometry", "bitmap_scan", "next_data"]
@@ -54,8 +53,6 @@ def bitmap_geometry(ctx: CheckContext) -> BitmapGeometry:
     """Where the bitmap is and how long the spec says it is; NotApplicableError when the header
     leaves that undefined (a cluster_bits or virtual_size out of range, a v1 image file we may
     not or cannot open)."""
-    from addcow_conformance.checker.checks.legacy import sized_v1_header
-
     header = ctx.header
     if header is None:
         raise NotApplicableError(ctx.no_header_reason)
@@ -67,15 +64,6 @@ def bitmap_geometry(ctx: CheckContext) -> BitmapGeometry:
         raise NotApplicableError("cluster_bits or virtual_size is out of range, so the bitmap "
                                  "size is undefined")
     return BitmapGeometry(int(header.bitmap_offset), header.cluster_count, header.bitmap_length)
-
-
-def next_data(fd: int, pos: int, end: int) -> int:
-    """Where data resumes at or after ``pos`` (``end`` if nowhere before it); ``pos`` itself
-    when the file system cannot tell (then everything is read)."""
-    try:
-        return min(os.lseek(fd, pos, os.SEEK_DATA), end)
-    except OSError as e:
-        return end if e.errno == errno.ENXIO else pos
 
 
 def _chunks(ctx: CheckContext, start: int, length: int) -> Iterator[tuple[bytes | None, int]]:

@@ -30,6 +30,8 @@ from addcow_conformance.harness.manifest import Manifest, ManifestError, Vector,
 from addcow_conformance.harness.outcomes import UNEXPECTED
 from addcow_conformance.harness.report import to_human, to_json, to_junit
 from addcow_conformance.harness.runner import Runner, RunOptions
+from addcow_conformance.packaged import SuiteNotFound, default_vectors_dir
+from addcow_ref.clirun import check_output_path, run_click
 
 __all__ = ["EXIT_INTERNAL", "EXIT_USAGE", "cli", "default_vectors_dir", "main", "select"]
 
@@ -45,16 +47,19 @@ class _Usage(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-def default_vectors_dir() -> Path:
-    """``vectors/`` of a source checkout, else of the current directory."""
-    here = Path(__file__).resolve().parents[3] / "vectors"
-    return here if (here / "manifest.json").is_file() else Path("vectors")
+def _default_root() -> Path:
+    """The suite without ``--vectors`` (:func:`addcow_conformance.packaged.default_vectors_dir`:
+    the checkout's, else the one packaged in the wheel)."""
+    try:
+        return default_vectors_dir()
+    except SuiteNotFound as e:
+        raise _Usage(str(e)) from None
 
 
 def _load_vectors(vectors_dir: Path | None) -> tuple[Path, Manifest]:
     """The vectors directory (``--vectors`` or the default) and its manifest: a usage error
     when there is no manifest, an internal one when it cannot be read."""
-    root = vectors_dir or default_vectors_dir()
+    root = vectors_dir or _default_root()
     if not (root / "manifest.json").is_file():
         raise _Usage(f"{root}: no manifest.json (point --vectors at a vectors directory)")
     try:
@@ -113,7 +118,8 @@ def cli() -> None:
               help="Adapter command, split like shell words and run without a shell; or "
               "'python:MODULE:FUNCTION [ARGS]' to fork a Python adapter in-process.")
 @click.option("--vectors", "vectors_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=None, help="Vectors directory with manifest.json (default: vectors/).")
+              default=None, help="Vectors directory with manifest.json (default: the suite "
+              "installed with the kit).")
 @click.option("--output", type=click.Choice(["human", "json"]), default="human",
               show_default=True, help="Report on stdout.")
 @click.option("--run", "run_globs", multiple=True, metavar="GLOB", help="Only vector ids matching.")
@@ -171,6 +177,8 @@ def run_command(
     verbose: bool,
 ) -> None:
     """Run COMMAND over the vectors and report per vector and per capability."""
+    check_output_path("--report-json", report_json)
+    check_output_path("--junit", junit)
     try:
         impl = parse_impl(impl_text)
     except ImplError as e:
@@ -210,10 +218,13 @@ def run_command(
     if progress is not None:
         sys.stderr.write("\n")
     doc = to_json(result)
-    if report_json is not None:
-        report_json.write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
-    if junit is not None:
-        junit.write_bytes(to_junit(result))
+    try:
+        if report_json is not None:
+            report_json.write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
+        if junit is not None:
+            junit.write_bytes(to_junit(result))
+    except OSError as e:
+        raise _Internal(f"{e.filename}: cannot write the report: {e.strerror}") from None
     if output == "json":
         click.echo(json.dumps(doc, indent=2))
     else:
@@ -276,7 +287,8 @@ def known_failures_command(results_path: Path) -> None:
 @click.argument("vector_id")
 @click.argument("dest", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--vectors", "vectors_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=None, help="Vectors directory with manifest.json (default: vectors/).")
+              default=None, help="Vectors directory with manifest.json (default: the suite "
+              "installed with the kit).")
 def extract_command(vector_id: str, dest: Path, vectors_dir: Path | None) -> None:
     """Copy one vector's files (synthesised ones created sparse) and its manifest entry to DEST."""
     root, manifest = _load_vectors(vectors_dir)
@@ -302,14 +314,15 @@ def extract_command(vector_id: str, dest: Path, vectors_dir: Path | None) -> Non
 @click.option("--pruned", is_flag=True,
               help="Collapse vectors whose outcome is the same in every implementation.")
 @click.option("--vectors", "vectors_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=None, help="Vectors directory with manifest.json (default: vectors/).")
+              default=None, help="Vectors directory with manifest.json (default: the suite "
+              "installed with the kit).")
 def matrix_command(results: tuple[Path, ...], html_out: Path, pruned: bool,
                    vectors_dir: Path | None) -> None:
     """Render RESULTS files (--report-json of several runs) as implementations x vectors and
     x rules, with each implementation's anomalies, as one self-contained HTML page."""
     from addcow_conformance.harness.matrix import MatrixError, load_results, render_matrix
 
-    root = vectors_dir or default_vectors_dir()
+    root = vectors_dir or _default_root()
     manifest = None
     if (root / "manifest.json").is_file():
         try:
@@ -326,29 +339,17 @@ def matrix_command(results: tuple[Path, ...], html_out: Path, pruned: bool,
     click.echo(f"{len(impls)} implementations -> {html_out}")
 
 
+def _internal_error(e: Exception) -> int:
+    traceback.print_exception(e)
+    click.echo("addcow-conformance: internal error (exit 70)", err=True)
+    return EXIT_INTERNAL
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point; maps click's usage errors (exit 2) to 64."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        cli.main(args=args, prog_name="addcow-conformance", standalone_mode=False)
-    except click.UsageError as e:
-        e.show()  # click would exit 2, which reads as "failures" to scripts: 64 instead
-        return EXIT_USAGE
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        return 1
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else 1
-    except Exception:
-        traceback.print_exc()
-        click.echo("addcow-conformance: internal error (exit 70)", err=True)
-        return EXIT_INTERNAL
-    return 0
+    """Console entry point: usage errors exit 64 (click's 2 would read as "failures" to
+    scripts) and Ctrl-C 130, as every tool of the project (:mod:`addcow_ref.clirun`); any
+    other exception is an internal error (70)."""
+    return run_click(cli, argv, prog_name="addcow-conformance", handle_error=_internal_error)
 
 
 if __name__ == "__main__":

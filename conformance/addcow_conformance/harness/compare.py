@@ -7,36 +7,46 @@ which info fields are mandatory, what a well-formed map is) is one small, tested
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
+
+from addcow_conformance.records import REQUIRED_INFO_KEYS, AfterFile
 
 __all__ = [
     "REQUIRED_INFO",
+    "ByteDifference",
+    "InfoMismatch",
     "MapProblem",
+    "after_file_mismatch",
     "compare_info",
     "compare_map",
     "first_difference",
     "normalize_int",
+    "virtual_size_of",
 ]
 
 #: The info fields every adapter must print (the interface's "at least" list).
-REQUIRED_INFO = (
-    "version",
-    "virtual_size",
-    "cluster_bits",
-    "bitmap_offset",
-    "image_file",
-    "backing_file",
-    "image_format",
-    "backing_format",
-    "incompatible_features",
-    "compatible_features",
-    "autoclear_features",
-    "allocated_clusters",
-)
+REQUIRED_INFO = REQUIRED_INFO_KEYS
 
 _CHUNK = 1 << 20
+
+
+class InfoMismatch(TypedDict):
+    """One info field the adapter got wrong (``actual`` is ``"<missing>"`` when not printed)."""
+
+    field: str
+    expected: Any
+    actual: Any
+
+
+class ByteDifference(TypedDict):
+    """The first guest byte a read got wrong; ``actual`` is None past the end of the output."""
+
+    offset: int
+    expected: int
+    actual: int | None
 
 
 def normalize_int(value: Any) -> Any:
@@ -58,14 +68,14 @@ def _same(expected: Any, actual: Any) -> bool:
 
 def compare_info(
     expected: Mapping[str, Any], actual: Mapping[str, Any]
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[InfoMismatch], list[str]]:
     """Mismatching fields, and optional expected fields the adapter did not print.
 
     Only fields present in the expectation are compared; extra fields in the output are the
     adapter's business. A missing mandatory field is a mismatch, a missing optional one is only
     listed.
     """
-    mismatches = []
+    mismatches: list[InfoMismatch] = []
     ignored = []
     for key, exp in expected.items():
         if key not in actual:
@@ -151,7 +161,7 @@ class _Readable(Protocol):
 
 def first_difference(
     reference: _Readable, output: Path, offset: int, length: int
-) -> dict[str, Any] | None:
+) -> ByteDifference | None:
     """First guest offset where ``output`` differs from the reference's bytes, streamed.
 
     Returns ``{"offset", "expected", "actual"}`` (actual None past the end of the output), or
@@ -177,3 +187,60 @@ def first_difference(
         close = getattr(reference, "close", None)
         if callable(close):
             close()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _normalized_sha256(path: Path, want: AfterFile) -> tuple[int, str]:
+    """The file's size and the SHA-256 of the bytes ``want`` compares: its first
+    ``compare_length`` bytes (all when absent), with each ``ignore`` range zeroed."""
+    data = bytearray(path.read_bytes())  # after-op files of the vectors are small
+    size = len(data)
+    limit = want.get("compare_length")
+    if limit is not None:
+        del data[int(limit):]
+    for rng in want.get("ignore") or []:
+        lo = int(rng["offset"])
+        hi = min(lo + int(rng["length"]), len(data))
+        if lo < hi:
+            data[lo:hi] = bytes(hi - lo)
+    return size, hashlib.sha256(data).hexdigest()
+
+
+def after_file_mismatch(path: Path,
+                        want: AfterFile) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(expected, actual) when a file after the operations differs from ``want``."""
+    exp: dict[str, Any] = {k: v for k, v in want.items()
+                           if k in ("size", "sha256", "compare_length")}
+    if not path.is_file():
+        return exp, {"missing": True}
+    if "compare_length" not in want and "ignore" not in want:
+        actual: dict[str, Any] = {"size": path.stat().st_size, "sha256": _file_sha256(path)}
+    else:
+        size, digest = _normalized_sha256(path, want)
+        actual = {"size": size, "sha256": digest}
+        if "compare_length" in want:
+            actual["compare_length"] = want["compare_length"]
+            if size < int(want["compare_length"]):
+                return exp, actual
+    if any(actual.get(k) != v for k, v in exp.items()):
+        return exp, actual
+    return None
+
+
+def virtual_size_of(expect: Mapping[str, Any]) -> int | None:
+    """The disk size an expectation (or its ``info``) states, if any."""
+    info = expect.get("info")
+    for source in (expect, info if isinstance(info, Mapping) else {}):
+        for key in ("virtual_size", "guest_size"):
+            if key in source:
+                value = normalize_int(source[key])
+                if isinstance(value, int):
+                    return value
+    return None

@@ -30,6 +30,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from addcow_conformance.protocol import EXIT_INTERNAL
+
 __all__ = ["CallResult", "Impl", "ImplError", "parse_impl"]
 
 _STDERR_KEEP = 4000
@@ -98,7 +100,7 @@ def _read_stderr(path: Path) -> str:
 KEEP_STDOUT = 64 << 20
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class _Drained:
     size: int
     sha256: str
@@ -130,6 +132,28 @@ def _drain(fd: int, path: Path, deadline: float) -> _Drained:
             size += len(chunk)
 
 
+#: What a call that never started printed.
+_NOTHING = _Drained(0, hashlib.sha256(b"").hexdigest(), 0, False)
+
+
+def _result(args: Sequence[str], stdout_path: Path, err_path: Path, *, exit_code: int | None,
+            sig: int | None, timed_out: bool, duration_ms: float,
+            drained: _Drained = _NOTHING) -> CallResult:
+    """The record of one finished call (a timed-out call has neither exit status nor signal)."""
+    return CallResult(
+        args=tuple(args),
+        exit_code=None if timed_out else exit_code,
+        signal=None if timed_out else sig,
+        timed_out=timed_out,
+        stdout_path=stdout_path,
+        stderr=_read_stderr(err_path),
+        duration_ms=duration_ms,
+        stdout_size=drained.size,
+        stdout_sha256=drained.sha256,
+        stdout_kept=drained.kept,
+    )
+
+
 class ProcessImpl(Impl):
     def __init__(self, text: str, argv: list[str]) -> None:
         self.text = text
@@ -159,9 +183,8 @@ class ProcessImpl(Impl):
                 err.write(f"cannot run {self.argv[0]!r}: {e.strerror}\n".encode())
                 err.flush()
                 stdout_path.write_bytes(b"")
-                return CallResult(
-                    tuple(args), 127, None, False, stdout_path, _read_stderr(err_path), 0.0
-                )
+                return _result(args, stdout_path, err_path, exit_code=127, sig=None,
+                               timed_out=False, duration_ms=0.0)
             assert proc.stdout is not None
             with proc.stdout:
                 drained = _drain(proc.stdout.fileno(), stdout_path, deadline)
@@ -176,18 +199,9 @@ class ProcessImpl(Impl):
                     os.killpg(proc.pid, signal.SIGKILL)
                 rc = proc.wait()
         duration = (time.monotonic() - start) * 1000
-        return CallResult(
-            args=tuple(args),
-            exit_code=rc if rc >= 0 and not timed_out else None,
-            signal=-rc if rc < 0 and not timed_out else None,
-            timed_out=timed_out,
-            stdout_path=stdout_path,
-            stderr=_read_stderr(err_path),
-            duration_ms=duration,
-            stdout_size=drained.size,
-            stdout_sha256=drained.sha256,
-            stdout_kept=drained.kept,
-        )
+        return _result(args, stdout_path, err_path, exit_code=rc if rc >= 0 else None,
+                       sig=-rc if rc < 0 else None, timed_out=timed_out, duration_ms=duration,
+                       drained=drained)
 
 
 def _exit_status(code: object) -> int:
@@ -215,7 +229,7 @@ class ForkImpl(Impl):
         return shlex.join([sys.executable, "-c", code, *self.prefix, *args])
 
     def _child(self, args: list[str], cwd: Path, out_fd: int, err_fd: int) -> None:
-        code = 70
+        code = EXIT_INTERNAL
         try:
             os.setsid()
             os.chdir(cwd)
@@ -293,18 +307,8 @@ class ForkImpl(Impl):
         duration = (time.monotonic() - start) * 1000
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-        return CallResult(
-            args=tuple(args),
-            exit_code=None if timed_out else code,
-            signal=None if timed_out else sig,
-            timed_out=timed_out,
-            stdout_path=stdout_path,
-            stderr=_read_stderr(err_path),
-            duration_ms=duration,
-            stdout_size=drained.size,
-            stdout_sha256=drained.sha256,
-            stdout_kept=drained.kept,
-        )
+        return _result(args, stdout_path, err_path, exit_code=code, sig=sig,
+                       timed_out=timed_out, duration_ms=duration, drained=drained)
 
 
 def parse_impl(text: str) -> Impl:

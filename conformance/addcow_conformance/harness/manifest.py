@@ -1,8 +1,11 @@
-"""The harness's typed view of ``vectors/manifest.json`` (STYLE (a)) and of ``SHA256SUMS``.
+"""The harness's typed view of ``vectors/manifest.json`` and of ``SHA256SUMS``.
 
-Only the fields the harness acts on are lifted into attributes; the whole entry stays available
-as ``raw`` so a newer manifest with extra fields still runs. A manifest that lacks a field the
-harness needs is a ``ManifestError``, reported once, not a traceback per vector.
+The manifest, not the generator's code, is the interface between the suite and the harness, so
+the harness reads only the JSON; its records (``addcow_conformance.records``) are the ones the
+generator writes. Only the fields the harness acts on are lifted into attributes; the whole
+entry stays available as ``raw`` so a newer manifest with extra fields still runs. A manifest
+that lacks a field the harness needs is a ``ManifestError``, reported once, not a traceback per
+vector.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from addcow_conformance.records import ExpectBlock
 
 __all__ = [
     "Manifest",
@@ -53,7 +58,7 @@ class Vector:
     requires: tuple[str, ...]
     entry: str
     files: tuple[VectorFile, ...]
-    expect: Mapping[str, Any]
+    expect: ExpectBlock
     directory: Path
     raw: Mapping[str, Any]
 
@@ -91,7 +96,8 @@ def _strs(entry: Mapping[str, Any], key: str) -> tuple[str, ...]:
 
 
 def _vector_directory(root: Path, vid: str, spec: str, entry: Mapping[str, Any]) -> Path:
-    """Where a vector's files live: ``<root>/<id>``, or the STYLE (b) ``<root>/v<N>/<id>``."""
+    """Where a vector's files live: ``<root>/<id>``, or ``<root>/v<N>/<id>`` (the generator's
+    layout, one directory per major spec version)."""
     candidates: list[Path] = []
     for key in ("dir", "path", "directory"):
         value = entry.get(key)
@@ -105,7 +111,9 @@ def _vector_directory(root: Path, vid: str, spec: str, entry: Mapping[str, Any])
     raise ManifestError(f"vector {vid!r}: no directory (looked for {looked})")
 
 
-def _parse_vector(root: Path, entry: Mapping[str, Any]) -> Vector:
+def _parse_vector(root: Path, entry: object) -> Vector:
+    if not isinstance(entry, Mapping):
+        raise ManifestError(f"vector entry {entry!r:.40}: not a JSON object")
     try:
         vid = entry["id"]
         files = tuple(
@@ -131,11 +139,13 @@ def _parse_vector(root: Path, entry: Mapping[str, Any]) -> Vector:
             requires=_strs(entry, "requires"),
             entry=str(entry.get("entry", "image.add-cow")),
             files=files,
-            expect=dict(entry.get("expect", {})),
+            expect=cast(ExpectBlock, dict(entry.get("expect", {}))),
             directory=_vector_directory(root, str(vid), spec, entry),
             raw=entry,
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
+        # OverflowError: ``int(Infinity)``; AttributeError: a nested record that is not an
+        # object (``f.get`` on a list). Both are a malformed manifest, not a harness bug.
         raise ManifestError(f"vector {entry.get('id', '?')!r}: malformed entry ({e!r})") from e
 
 
@@ -147,10 +157,13 @@ def load_manifest(vectors_dir: Path) -> Manifest:
         data = json.loads(blob)
     except OSError as e:
         raise ManifestError(f"{path}: cannot read the manifest ({e.strerror})") from e
-    except ValueError as e:
-        raise ManifestError(f"{path}: not JSON ({e})") from e
+    except (ValueError, RecursionError) as e:
+        # RecursionError: nesting deeper than the interpreter's limit (json.loads recurses).
+        raise ManifestError(f"{path}: not JSON ({type(e).__name__}: {e})") from e
     if not isinstance(data, dict) or not isinstance(data.get("vectors"), list):
         raise ManifestError(f"{path}: no 'vectors' list")
+    if not isinstance(data.get("flags", {}), dict):
+        raise ManifestError(f"{path}: 'flags' is not an object")
     vectors = tuple(_parse_vector(vectors_dir, v) for v in data["vectors"])
     ids = [v.id for v in vectors]
     if len(set(ids)) != len(ids):

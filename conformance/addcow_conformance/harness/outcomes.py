@@ -1,4 +1,4 @@
-"""The outcome vocabulary of the harness and the records it produces (STYLE (d)).
+"""The outcome vocabulary of the harness and the records it produces.
 
 A clean refusal (exit 65) is not a crash, a crash is not a failure to conform, and "not
 supported" (exit 69) is not a failure at all: JSONTestSuite and dEQP separate these for a reason,
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any, Literal
+
+from addcow_conformance.protocol import CALLS, EXIT_REFUSED, EXIT_UNSUPPORTED
 
 __all__ = [
     "CAPABILITIES",
@@ -39,12 +41,7 @@ OUTCOMES: tuple[Outcome, ...] = (
 )
 
 #: Calls of the adapter interface, in the order the harness makes them for one vector.
-CAPABILITIES = ("info", "map", "read", "apply")
-
-#: EX_DATAERR: "I refuse this image because it is invalid".
-EXIT_REFUSED = 65
-#: EX_UNAVAILABLE: "this implementation does not support that": a skip, never a failure.
-EXIT_UNSUPPORTED = 69
+CAPABILITIES = CALLS
 
 #: Outcomes a known-failures entry turns into ``xfail``.
 FAILING: frozenset[str] = frozenset({"fail", "refused-unclean", "crash", "timeout"})

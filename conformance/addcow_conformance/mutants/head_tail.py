@@ -20,7 +20,7 @@ class HeadTailCopySkipped(ReferenceAdapter):
         first = offset - offset % size
         end = min(offset + len(data) + (-(offset + len(data))) % size, image.virtual_size)
         stale: list[tuple[int, bytes]] = []
-        path = image.info()["image_path"]
+        path = image.image_path
         with open(path, "rb") as f:
             pos = first
             while pos < end:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from addcow_conformance.adapters.reference import ReferenceAdapter
+from addcow_conformance.records import Extent
 
 __all__ = ["MapBackingAsAllocated"]
 
@@ -15,7 +16,7 @@ class MapBackingAsAllocated(ReferenceAdapter):
     name = "map-backing-as-allocated"
     breaks = "READ-UNALLOCATED-BACKING"
 
-    def extents(self, image: Any) -> list[dict[str, Any]]:
+    def extents(self, image: Any) -> list[Extent]:
         return [
             {
                 "start": int(e.start),

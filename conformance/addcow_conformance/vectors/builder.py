@@ -1,10 +1,9 @@
 """Build add-cow files byte by byte from header values, names and bitmap bytes.
 
-The header bytes come from ``addcow_ref.format.header.HeaderV2(...).build()`` and every
-field-addressed
-mutation from ``addcow_ref.format.layout``: the generator never holds a second copy of the layout,
-so a
-vector that breaks "the cluster_bits field" breaks exactly the bytes the schema says it is.
+The headers are forged from the schema's defaults (``addcow_ref.format.forge``) and every
+field-addressed mutation goes through ``addcow_ref.format.layout``: the generator never holds a
+second copy of the layout, so a vector that breaks "the cluster_bits field" breaks exactly the
+bytes the schema says it is.
 Everything else (name placement, bitmap bits, padding) is written out here by hand, independent
 of the reference's own writers.
 """
@@ -12,17 +11,15 @@ of the reference's own writers.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from addcow_conformance.vectors.model import bitmap_bytes
 from addcow_ref.format.constants import (
     FORMAT_FIELD_LENGTH,
     HEADER_LENGTH_V2,
-    MAGIC,
-    V1_NAME_FIELD_LENGTH,
 )
-from addcow_ref.format.header import HeaderV1, HeaderV2
-from addcow_ref.format.layout import field_info
+from addcow_ref.format.forge import forge_v1, forge_v2
+from addcow_ref.format.header import HeaderV2
+from addcow_ref.format.layout import encode_field, field_info
 from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 
 __all__ = ["AddCow", "V1File", "field_offset", "fmt", "set_field"]
@@ -42,14 +39,9 @@ def field_offset(name: str, *, v1: bool = False) -> int:
 
 def set_field(buf: bytearray, name: str, value: int | bytes, *, v1: bool = False) -> None:
     """Overwrite one header field in place, at the offset and width the schema declares."""
-    info = field_info(HEADER_V1 if v1 else HEADER_V2, name)
-    if isinstance(value, int):
-        raw = value.to_bytes(info.size, "big")
-    else:
-        if len(value) != info.size:
-            raise ValueError(f"{name} is {info.size} bytes, got {len(value)}")
-        raw = value
-    buf[info.offset:info.offset + info.size] = raw
+    struct = HEADER_V1 if v1 else HEADER_V2
+    info = field_info(struct, name)
+    buf[info.offset:info.end] = encode_field(struct, name, value)
 
 
 @dataclasses.dataclass
@@ -94,30 +86,28 @@ class AddCow:
                else self.backing_name_offset)
         return img, bak
 
-    def header_values(self) -> dict[str, Any]:
+    def header(self) -> HeaderV2:
+        """The header: the schema's defaults (magic, version, reserved bytes) and this file's
+        values for every other field."""
         img_off, bak_off = self.name_offsets()
         has_backing = self.backing_name is not None
         bfmt = self.backing_format if self.backing_format is not None else (
             "raw" if has_backing else "")
-        return {
-            "magic": MAGIC,
-            "version": 2,
-            "header_length": self.header_length,
-            "incompatible_features": self.incompatible_features,
-            "compatible_features": self.compatible_features,
-            "autoclear_features": self.autoclear_features,
-            "virtual_size": self.virtual_size,
-            "bitmap_offset": self.bitmap_offset,
-            "cluster_bits": self.cluster_bits,
-            "reserved1": bytes(4),
-            "image_name_offset": img_off,
-            "image_name_length": len(self.image_name),
-            "backing_name_offset": bak_off,
-            "backing_name_length": len(self.backing_name or b""),
-            "image_format": fmt(self.image_format),
-            "backing_format": fmt(bfmt),
-            "reserved2": bytes(16),
-        }
+        return forge_v2(
+            header_length=self.header_length,
+            incompatible_features=self.incompatible_features,
+            compatible_features=self.compatible_features,
+            autoclear_features=self.autoclear_features,
+            virtual_size=self.virtual_size,
+            bitmap_offset=self.bitmap_offset,
+            cluster_bits=self.cluster_bits,
+            image_name_offset=img_off,
+            image_name_length=len(self.image_name),
+            backing_name_offset=bak_off,
+            backing_name_length=len(self.backing_name or b""),
+            image_format=fmt(self.image_format),
+            backing_format=fmt(bfmt),
+        )
 
     def bitmap_data(self) -> bytes:
         if self.bitmap is not None:
@@ -125,7 +115,7 @@ class AddCow:
         return bitmap_bytes(self.bits, self.cluster_count)
 
     def build(self) -> bytes:
-        header = HeaderV2(self.header_values()).build()
+        header = self.header().build()
         bitmap = self.bitmap_data()
         size = max(self.bitmap_offset, self.header_length) + len(bitmap)
         buf = bytearray(size)
@@ -151,6 +141,8 @@ class V1File:
     backing_name: bytes = b""
     bits: set[int] = dataclasses.field(default_factory=set)
     reserved: bytes = bytes(500)
+    #: Overrides the bits computed from ``bits`` (for padding vectors).
+    bitmap: bytes | None = None
 
     @property
     def virtual_size(self) -> int:
@@ -161,11 +153,8 @@ class V1File:
         return -(-self.virtual_size // 65536)
 
     def build(self) -> bytes:
-        values = {
-            "magic": MAGIC,
-            "version": 1,
-            "backing_file": self.backing_name.ljust(V1_NAME_FIELD_LENGTH, b"\0"),
-            "image_file": self.image_name.ljust(V1_NAME_FIELD_LENGTH, b"\0"),
-            "reserved": self.reserved,
-        }
-        return HeaderV1(values).build() + bitmap_bytes(self.bits, self.cluster_count)
+        header = forge_v1(backing_file=self.backing_name, image_file=self.image_name,
+                          reserved=self.reserved)
+        bitmap = (self.bitmap if self.bitmap is not None
+                  else bitmap_bytes(self.bits, self.cluster_count))
+        return header.build() + bitmap

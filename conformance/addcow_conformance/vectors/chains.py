@@ -69,10 +69,22 @@ def _simple(tag: str, **kw: object) -> tuple[AddCow, bytes, bytes]:
 def broken() -> list[Vector]:
     out = []
     a, image, _ = _simple("missing-ok", backing_name=b"missing.raw", bits={0, 1})
+    out.append(refusal_vector(
+        "chains/backing-missing-all-allocated", "The backing file missing.raw does not exist "
+        "and every bit is 1, but all_allocated is clear: a reader opens the whole chain when it "
+        "opens the image and never decides this by scanning the bitmap, so it refuses",
+        [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image)],
+        ["BACK-EXISTS"], [finding("BACK-EXISTS", offset=BNO, field="backing_name_offset")]))
+    a, image, _ = _simple("missing-flag", backing_name=b"missing.raw", bits={0, 1},
+                          compatible_features=1)
     out.append(read_vector(
-        "chains/backing-missing-all-allocated", "The backing file missing.raw does not exist, "
-        "but every bit is 1 so it is never needed", a, image, None,
-        exercises=["BACK-EXISTS", "READ-ALLOCATED"]))
+        "chains/backing-missing-all-allocated-flag", "The backing file missing.raw does not "
+        "exist and all_allocated is set: a reader MAY skip the backing chain, so opening (the "
+        "image file holds every byte) and refusing both conform; a checker reports the error",
+        a, image, None, result="acceptable", violates=["BACK-EXISTS", "READ-BACKING-SKIP"],
+        flags=["backing-unchecked-all-allocated"],
+        findings=[finding("BACK-EXISTS", offset=BNO, field="backing_name_offset")],
+        reader_duty="either", expect_extra={"refusal": {"rule": "BACK-EXISTS"}}))
     a, image, _ = _simple("missing", backing_name=b"missing.raw")
     out.append(refusal_vector(
         "chains/backing-missing", "The backing file missing.raw does not exist and cluster 1 "

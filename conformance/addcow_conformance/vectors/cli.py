@@ -1,17 +1,20 @@
-"""``addcow-vectors``: write the golden vectors, or the coverage page of the docs."""
+"""``addcow-vectors``: write the golden vectors, the coverage page of the docs, or the suite this
+install carries (``extract``)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from addcow_conformance.vectors.manifest import generate
+from addcow_ref.clirun import run_click
 
 
 @click.group()
 def main_group() -> None:
-    """Generate the add-cow golden test vectors."""
+    """Generate the add-cow golden test vectors, or extract the installed suite."""
 
 
 @main_group.command("generate")
@@ -35,6 +38,26 @@ def generate_cmd(directory: Path) -> None:
     click.echo(f"{c['total']} vectors written to {directory} "
                f"({', '.join(f'{n} {k}' for k, n in c['kind'].items())}; "
                f"{', '.join(f'{n} {r}' for r, n in c['result'].items())})")
+
+
+@main_group.command("extract")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def extract_cmd(directory: Path) -> None:
+    """Write the committed vector suite this install carries into DIRECTORY, byte-identical,
+    SHA256SUMS included, and verify the copy against it.
+
+    The suite is the one the harness runs without --vectors: a source checkout's vectors/,
+    else the copy packaged in the wheel. DIRECTORY must be new or empty. Sparse
+    "synth": "zeros" files are not part of the suite; the harness creates them.
+    """
+    from addcow_conformance.packaged import SuiteNotFound, default_vectors_dir, extract_suite
+
+    try:
+        source = default_vectors_dir()
+        names = extract_suite(source, directory)
+    except (SuiteNotFound, FileExistsError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{len(names)} files of the suite in {source} written to {directory}")
 
 
 @main_group.command("coverage-page")
@@ -78,9 +101,11 @@ def record_version_cmd(version: str) -> None:
     click.echo(f"suite {version} recorded ({len(history[-1].vectors)} vectors)")
 
 
-def main(argv: list[str] | None = None) -> None:
-    main_group.main(args=argv, prog_name="addcow-vectors")
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: returns the exit status (usage errors 64, Ctrl-C 130, ``-h``
+    accepted, as every tool of the project: :mod:`addcow_ref.clirun`)."""
+    return run_click(main_group, argv, prog_name="addcow-vectors")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Iterable
-from typing import Any
 
+from addcow_conformance.records import ExpectBlock, ExpectedFinding
 from addcow_conformance.vectors.builder import AddCow
 from addcow_conformance.vectors.core import File, Vector, info_v2, read_expect
 from addcow_conformance.vectors.model import Disk
@@ -73,12 +73,16 @@ def std_files(add_cow: bytes, image: bytes | None, backing: bytes | None, *,
 def read_vector(vid: str, description: str, a: AddCow, image: bytes | None,
                 backing: bytes | None, *, exercises: Iterable[str] = (),
                 result: str = "valid", violates: Iterable[str] = (),
-                flags: Iterable[str] = (), findings: list[dict[str, Any]] | None = None,
+                flags: Iterable[str] = (), findings: list[ExpectedFinding] | None = None,
                 image_synth: int | None = None, ranges: list[tuple[int, int]] | None = None,
                 extra_files: Iterable[File] = (), add_cow: bytes | None = None,
                 requires: Iterable[str] = (), allocated: int | None = None,
-                expect_extra: dict[str, Any] | None = None) -> Vector:
-    """A ``read`` vector whose expectations come from the oracle over the same inputs."""
+                expect_extra: ExpectBlock | None = None,
+                reader_duty: str | None = None) -> Vector:
+    """A ``read`` vector whose expectations come from the oracle over the same inputs.
+
+    ``reader_duty`` ("ignore" or "either", for acceptable vectors) is the reader duty of the
+    rules the file breaks (spec: "Reader duties"): "ignore" obliges every reader to open it."""
     img = image if image is not None else bytes(image_synth or 0)
     disk = Disk(a.virtual_size, a.cluster_bits, bytearray(img), set(a.bits), backing)
     built = a.build() if add_cow is None else add_cow
@@ -87,6 +91,8 @@ def read_vector(vid: str, description: str, a: AddCow, image: bytes | None,
     expect = read_expect(info_v2(a, allocated), disk, ranges)
     if expect_extra:
         expect.update(expect_extra)
+    if reader_duty:
+        expect["reader_duty"] = reader_duty
     return Vector(
         id=vid, description=description, kind="read", result=result, files=files,
         expect=expect, findings=findings or [], exercises=list(exercises),
@@ -95,7 +101,7 @@ def read_vector(vid: str, description: str, a: AddCow, image: bytes | None,
 
 
 def refusal_vector(vid: str, description: str, files: list[File], violates: list[str],
-                   findings: list[dict[str, Any]], *, kind: str = "parse",
+                   findings: list[ExpectedFinding], *, kind: str = "parse",
                    flags: Iterable[str] = (), requires: Iterable[str] = (),
                    exercises: Iterable[str] = (), spec: str = "2.0") -> Vector:
     """An ``invalid`` vector: every reader must refuse it, citing the first violated rule."""

@@ -10,8 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any
+from typing import cast
 
+from addcow_conformance.records import (
+    INFO_KEYS,
+    CheckerBlock,
+    ExpectBlock,
+    ExpectedFinding,
+    FileEntry,
+    InfoRecord,
+    Probe,
+    VectorEntry,
+)
 from addcow_conformance.vectors.builder import AddCow, V1File
 from addcow_conformance.vectors.model import Disk, sha256
 from addcow_ref.format.rules import get_rule
@@ -59,8 +69,8 @@ class File:
             return sha256(self.data)
         return zeros_sha256(self.size)
 
-    def entry(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"role": self.role, "path": self.path, "size": self.length,
+    def entry(self) -> FileEntry:
+        out: FileEntry = {"role": self.role, "path": self.path, "size": self.length,
                                "sha256": self.sha256}
         if self.synth:
             out["synth"] = self.synth
@@ -74,8 +84,8 @@ class Vector:
     kind: str
     result: str
     files: list[File]
-    expect: dict[str, Any]
-    findings: list[dict[str, Any]]
+    expect: ExpectBlock
+    findings: list[ExpectedFinding]
     exercises: list[str] = dataclasses.field(default_factory=list)
     violates: list[str] = dataclasses.field(default_factory=list)
     flags: list[str] = dataclasses.field(default_factory=list)
@@ -92,12 +102,12 @@ class Vector:
     def directory(self) -> str:
         return ("v1/" if self.spec == "1" else "v2/") + self.id
 
-    def checker(self) -> dict[str, Any]:
+    def checker(self) -> CheckerBlock:
         severities = {f["severity"] for f in self.findings}
         code = 2 if "error" in severities else 3 if "warning" in severities else 0
         return {"exit_code": code, "findings": self.findings}
 
-    def manifest_entry(self, since: str, changed: str) -> dict[str, Any]:
+    def manifest_entry(self, since: str, changed: str) -> VectorEntry:
         """The published entry; ``since``/``changed`` come from the suite's history."""
         return {
             "id": self.id,
@@ -120,7 +130,7 @@ class Vector:
 
 
 def finding(rule: str, *, offset: int | None = None, field: str | None = None,
-            file_role: str = "add-cow") -> dict[str, Any]:
+            file_role: str = "add-cow") -> ExpectedFinding:
     """One expected checker finding; the severity is the registry's, never chosen here."""
     return {"rule": rule, "severity": get_rule(rule).severity, "file_role": file_role,
             "offset": offset, "field": field}
@@ -137,12 +147,17 @@ def _fmt_name(raw: str | bytes | None) -> str:
     return b.split(b"\0", 1)[0].decode("ascii", "backslashreplace")
 
 
-def info_v2(a: AddCow, allocated: int | None = None) -> dict[str, Any]:
+def _in_manifest_order(info: InfoRecord) -> InfoRecord:
+    """``info`` with its keys in the order of ``records.INFO_KEYS``, the manifest's."""
+    return cast(InfoRecord, {k: info[k] for k in INFO_KEYS})  # type: ignore[literal-required]
+
+
+def info_v2(a: AddCow, allocated: int | None = None) -> InfoRecord:
     """The decoded header as ``info`` reports it, from the generator's inputs."""
     has_backing = a.backing_name is not None
     bfmt = _fmt_name(a.backing_format) if a.backing_format is not None else (
         "raw" if has_backing else "")
-    return {
+    return _in_manifest_order({
         "version": 2,
         "header_length": a.header_length,
         "incompatible_features": a.incompatible_features,
@@ -158,12 +173,12 @@ def info_v2(a: AddCow, allocated: int | None = None) -> dict[str, Any]:
         "backing_file": _name(a.backing_name),
         "backing_format": bfmt or None,
         "allocated_clusters": len(a.bits) if allocated is None else allocated,
-    }
+    })
 
 
-def info_v1(v: V1File) -> dict[str, Any]:
+def info_v1(v: V1File) -> InfoRecord:
     has_backing = bool(v.backing_name)
-    return {
+    return _in_manifest_order({
         "version": 1,
         "header_length": 2560,
         "incompatible_features": 0,
@@ -179,11 +194,11 @@ def info_v1(v: V1File) -> dict[str, Any]:
         "backing_file": _name(v.backing_name) if has_backing else None,
         "backing_format": "raw" if has_backing else None,
         "allocated_clusters": len(v.bits),
-    }
+    })
 
 
-def probes(guest: bytes, ranges: list[tuple[int, int]]) -> list[dict[str, Any]]:
-    out = []
+def probes(guest: bytes, ranges: list[tuple[int, int]]) -> list[Probe]:
+    out: list[Probe] = []
     for off, length in ranges:
         if off < 0 or length <= 0 or off + length > len(guest):
             raise ValueError(f"probe [{off}, {off + length}) is outside the {len(guest)}-byte disk")
@@ -191,8 +206,8 @@ def probes(guest: bytes, ranges: list[tuple[int, int]]) -> list[dict[str, Any]]:
     return out
 
 
-def read_expect(info: dict[str, Any], disk: Disk,
-                ranges: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+def read_expect(info: InfoRecord, disk: Disk,
+                ranges: list[tuple[int, int]] | None = None) -> ExpectBlock:
     """``expect`` of a read vector: header, extents, guest hash and straddling probes."""
     guest = disk.guest()
     if ranges is None:

@@ -38,14 +38,14 @@ def unknown_bits() -> list[Vector]:
         "2.0: readers ignore it, a checker warns", a, image, backing, result="acceptable",
         violates=["FEAT-COMPAT-UNKNOWN"], flags=["unknown-compatible-bit"],
         findings=[finding("FEAT-COMPAT-UNKNOWN", offset=field_offset("compatible_features"),
-                          field="compatible_features")]))
+                          field="compatible_features")], reader_duty="ignore"))
     a, image, backing = _base(compatible_features=1 << 62 | 1 << 5)
     out.append(read_vector(
         "features/compatible-unknown-high-bits", "compatible_features has bits 5 and 62 set: "
         "readers ignore them, a checker warns", a, image, backing, result="acceptable",
         violates=["FEAT-COMPAT-UNKNOWN"], flags=["unknown-compatible-bit"], requires=["big-int"],
         findings=[finding("FEAT-COMPAT-UNKNOWN", offset=field_offset("compatible_features"),
-                          field="compatible_features")]))
+                          field="compatible_features")], reader_duty="ignore"))
     a, image, backing = _base(autoclear_features=1 << 0)
     out.append(read_vector(
         "features/autoclear-unknown-bit-0", "autoclear_features has bit 0 set, unknown in 2.0: "
@@ -63,7 +63,8 @@ def all_allocated() -> list[Vector]:
     out = [read_vector(
         "features/all-allocated", "compatible bit 0 (all_allocated) is set and every bitmap "
         "bit is 1: the whole disk reads from the image file", a, image, backing,
-        exercises=["FEAT-ALL-ALLOCATED", "FEAT-COMPAT-UNKNOWN", "READ-ALLOCATED"])]
+        exercises=["FEAT-ALL-ALLOCATED", "FEAT-COMPAT-UNKNOWN", "READ-ALLOCATED",
+                   "READ-BACKING-SKIP"])]
     a, image, backing = _base(compatible_features=1)
     a.bits = {0, 1, 3}
     out.append(refusal_vector(

@@ -25,15 +25,22 @@ def base() -> tuple[AddCow, bytes, bytes]:
     return a, pattern("header/base:image", 3072), pattern("header/base:backing", 2000)
 
 
-def _twin(vid: str, description: str, field: str, value: int | bytes, rule: str) -> Vector:
+def _twin(vid: str, description: str, field: str, value: int | bytes, rule: str,
+          *also: str, image_length: int | None = None) -> Vector:
+    """``also``: rules the rewritten value breaks as well. ``image_length``: the image file
+    cut to this length, so a rewritten virtual_size leaves it exactly as long as the disk."""
     a, image, backing = base()
     buf = bytearray(a.build())
     set_field(buf, field, value)
+    if image_length is not None:
+        image = image[:image_length]
     files = [File("add-cow", "image.add-cow", bytes(buf)), File("image", "image.raw", image),
              File("backing", "backing.raw", backing)]
-    v = refusal_vector(vid, description, files, [rule],
-                       [finding(rule, offset=field_offset(field), field=field)])
-    v.twin_of, v.twin_fields = "header/base", (field,)
+    rules = [rule, *also]
+    v = refusal_vector(vid, description, files, rules,
+                       [finding(r, offset=field_offset(field), field=field) for r in rules])
+    if image_length is None:  # else the image file differs too: not a twin
+        v.twin_of, v.twin_fields = "header/base", (field,)
     return v
 
 
@@ -43,7 +50,8 @@ def valid() -> list[Vector]:
     out = [read_vector(
         "header/base", "The base image of the header twins: 1 KiB clusters, clusters 0 and 2 "
         "allocated, backing file ends inside cluster 1", a, image, backing,
-        exercises=[*FILE_RULES, "BMP-BIT-ORDER", "READ-ALLOCATED", "READ-UNALLOCATED-BACKING",
+        exercises=[*FILE_RULES, "READ-DUTY", "BMP-BIT-ORDER", "READ-ALLOCATED",
+                   "READ-UNALLOCATED-BACKING",
                    "READ-PAST-BACKING-EOF", "READ-NAME-RELATIVE", "READ-NO-PROBE"])]
     ext = pattern("header/extension:ext", 128 - 16)
     a2 = AddCow(virtual_size=3072, cluster_bits=10, backing_name=b"backing.raw", bits={0, 2},
@@ -53,14 +61,30 @@ def valid() -> list[Vector]:
         "non-zero extension fields that a reader must skip; names start at 256",
         a2, image, backing,
         exercises=["READ-HEADER-EXTENSION", "HDR-LENGTH-MIN", "HDR-LENGTH-BOUND"]))
-    name = b"image.raw"
+    name = b"disk.raw"
     a3 = AddCow(virtual_size=3072, cluster_bits=10, bits={0, 1, 2},
                 header_length=4096 - len(name), image_name=name)
     out.append(read_vector(
-        "header/header-length-fills-area", "header_length is 4087: the name area holds exactly "
-        "the 9-byte image name and ends at bitmap_offset", a3, image, None,
-        exercises=["READ-HEADER-EXTENSION", "HDR-LENGTH-BOUND", "NAME-BOUNDS"]))
+        "header/header-length-fills-area", "header_length is 4088, a multiple of 8: the name "
+        "area holds exactly the 8-byte image name and ends at bitmap_offset", a3, image, None,
+        exercises=["READ-HEADER-EXTENSION", "HDR-LENGTH-BOUND", "HDR-LENGTH-MULTIPLE",
+                   "NAME-BOUNDS"]))
     return out
+
+
+@producer
+def length_multiple() -> list[Vector]:
+    """header_length must be a multiple of 8 (HDR-LENGTH-MULTIPLE); the names start after it."""
+    a, image, backing = base()
+    a.header_length = 132
+    a.image_name_offset = 136
+    return [refusal_vector(
+        "header/header-length-not-multiple-of-8", "header_length is 132, not a multiple of 8; "
+        "the names start at 136, inside the name area", [
+            File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image),
+            File("backing", "backing.raw", backing)], ["HDR-LENGTH-MULTIPLE"],
+        [finding("HDR-LENGTH-MULTIPLE", offset=field_offset("header_length"),
+                 field="header_length")])]
 
 
 @producer
@@ -74,15 +98,15 @@ def twins() -> list[Vector]:
               "HDR-VERSION"),
         _twin("header/version-0", "version is 0", "version", 0, "HDR-VERSION"),
         _twin("header/header-length-127", "header_length is 127, one less than the fixed "
-              "header (the name area still starts with a zero byte)", "header_length", 127,
-              "HDR-LENGTH-MIN"),
+              "header and not a multiple of 8 (the name area still starts with a zero byte)",
+              "header_length", 127, "HDR-LENGTH-MIN", "HDR-LENGTH-MULTIPLE"),
         _twin("header/reserved1-nonzero", "reserved1 holds 00 00 00 01", "reserved1",
               b"\x00\x00\x00\x01", "HDR-RESERVED"),
         _twin("header/reserved2-nonzero", "The last byte of reserved2 is 0x80", "reserved2",
               bytes(15) + b"\x80", "HDR-RESERVED"),
         _twin("header/virtual-size-unaligned", "virtual_size is 3071, not a multiple of 512 "
-              "(same cluster count and bitmap length)", "virtual_size", 3071,
-              "HDR-VIRTUAL-SIZE-ALIGN"),
+              "(same cluster count and bitmap length; the image file is 3071 bytes long too)",
+              "virtual_size", 3071, "HDR-VIRTUAL-SIZE-ALIGN", image_length=3071),
     ]
     # bitmap_offset moved to 4608: built with the bitmap really there, so only alignment breaks.
     a, image, backing = base()
@@ -106,11 +130,11 @@ def twins() -> list[Vector]:
     # header_length past bitmap_offset: the name area is empty, so the image name is out of it.
     a, image, backing = base()
     buf = bytearray(a.build())
-    set_field(buf, "header_length", 4100)
+    set_field(buf, "header_length", 4104)
     files = [File("add-cow", "image.add-cow", bytes(buf)), File("image", "image.raw", image),
              File("backing", "backing.raw", backing)]
     out.append(twin_of("header/base", ("header_length",), refusal_vector(
-        "header/header-length-past-bitmap-offset", "header_length is 4100 > bitmap_offset "
+        "header/header-length-past-bitmap-offset", "header_length is 4104 > bitmap_offset "
         "4096; the name area is empty so neither name lies inside it", files,
         ["HDR-LENGTH-BOUND", "NAME-BOUNDS"],
         [finding("HDR-LENGTH-BOUND", offset=field_offset("header_length"),

@@ -1,9 +1,10 @@
 """The suite's version history: which vectors each suite version held, and what they expected.
 
 Consumers pin a ``suite_version`` and trust that its expectations never move under them, so a
-changed expectation must come with a version bump (STYLE (a), lesson 4: x509-limbo #8,
-toml-test 2.0 -> 2.1). ``history.json`` (committed beside this module) records, per suite
-version, every vector id and a digest of its expectation. From it the generator derives each
+changed expectation must come with a version bump: an expectation that changes in place under
+a fixed version leaves its users unable to tell their own regression from a suite update.
+``history.json`` (committed beside this module) records, per suite version, every vector id and
+a digest of its expectation. From it the generator derives each
 vector's ``since`` and ``changed``, the manifest's ``retired`` list and ``CHANGELOG.md``; and it
 refuses to write vectors whose expectations differ from the latest recorded version, so a
 change cannot be published silently. ``addcow-vectors record-version X.Y.Z`` records a new
@@ -20,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from addcow_conformance.vectors.changenotes import NOTES
 
 __all__ = [
     "HISTORY_PATH",
@@ -171,7 +174,7 @@ def retired_ids(history: Sequence[SuiteVersion]) -> list[str]:
 
 def render_changelog(history: Sequence[SuiteVersion]) -> str:
     """``vectors/CHANGELOG.md``: per suite version, newest first, the ids added, changed and
-    retired relative to the version before."""
+    retired relative to the version before, each with its note (``changenotes.NOTES``)."""
     lines = [
         "# Changelog of the add-cow golden test vectors",
         "",
@@ -187,9 +190,11 @@ def render_changelog(history: Sequence[SuiteVersion]) -> str:
         section = ["", f"## {v.version}", "",
                    f"{len(v.vectors)} vectors: {len(added)} added, {len(changed)} changed, "
                    f"{len(removed)} retired."]
+        notes = NOTES.get(v.version, {})
         for title, ids in (("Added", added), ("Changed", changed), ("Retired", removed)):
             if ids:
-                section += ["", f"### {title}", ""] + [f"- `{i}`" for i in ids]
+                section += ["", f"### {title}", ""] + [
+                    f"- `{i}`: {notes[i]}" if i in notes else f"- `{i}`" for i in ids]
         sections.append(section)
         previous = v.vectors
     for section in reversed(sections):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from addcow_conformance.records import AfterBlock, Operation
 from addcow_conformance.vectors.builder import V1File, field_offset
 from addcow_conformance.vectors.common import pattern, producer, refusal_vector
 from addcow_conformance.vectors.core import File, Vector, finding, info_v1, read_expect
@@ -42,7 +41,7 @@ def valid() -> list[Vector]:
         "legacy/with-backing", "v1 with a 70000-byte raw backing file: cluster 0 reads the "
         "backing file, cluster 1 (allocated) the all-zero image file", v, None,
         pattern("legacy/wb:backing", 70000),
-        ["V1-BITMAP-LENGTH", "BMP-BIT-ORDER", "READ-UNALLOCATED-BACKING"],
+        ["V1-BITMAP-LENGTH", "BMP-BIT-ORDER", "READ-UNALLOCATED-BACKING", "V1-BACKING-RAW"],
         image_synth=2 * 65536))
     v = V1File(image_length=66000, bits={0})
     out.append(_read(
@@ -98,6 +97,27 @@ def invalid() -> list[Vector]:
 
 
 @producer
+def padding() -> list[Vector]:
+    """Set padding bits in v1: readers ignore them as in 2.0 (BMP-PADDING), a checker warns."""
+    v = V1File(image_length=70000, bits={0}, backing_name=b"backing.raw")
+    v.bitmap = bytes([0x01 | 0x80])
+    image = pattern("legacy/pad:image", 70000)
+    backing = pattern("legacy/pad:backing", 70000)
+    disk = Disk(v.virtual_size, CB, bytearray(image), {0}, backing)
+    files = [File("add-cow", "image.add-cow", v.build()), File("image", "image.raw", image),
+             File("backing", "backing.raw", backing)]
+    expect = read_expect(info_v1(v), disk)
+    expect["reader_duty"] = "ignore"
+    return [Vector(
+        id="legacy/padding-bit-set", description="v1 image of 2 clusters with bit 7 of the "
+        "one bitmap byte set: readers ignore padding bits, a checker warns", kind="read",
+        result="acceptable", files=files, expect=expect,
+        findings=[finding("BMP-PADDING", offset=2560, field="bitmap")],
+        violates=["BMP-PADDING"], flags=["padding-bits-set"],
+        requires=["info", "read", "map", "v1"], spec="1")]
+
+
+@producer
 def read_only() -> list[Vector]:
     v = V1File(image_length=65536, bits=set(), backing_name=b"backing.raw")
     backing = pattern("legacy/ro:backing", 65536)
@@ -105,14 +125,23 @@ def read_only() -> list[Vector]:
     files = [File("add-cow", "image.add-cow", v.build()),
              File("image", "image.raw", None, 65536, "zeros"),
              File("backing", "backing.raw", backing)]
-    ops: list[dict[str, Any]] = [{"op": "write", "offset": 100, "length": 1000, "pattern": 0x5A}]
+    ops: list[Operation] = [{"op": "write", "offset": 100, "length": 1000, "pattern": 0x5A}]
     disk = Disk(v.virtual_size, CB, bytearray(image), set(), backing)
-    after = {"files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
-                       for f in files],
-             "guest_sha256": sha256(disk.guest()), "extents": disk.extents(), "info": info_v1(v)}
+    after: AfterBlock = {
+        "files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
+                  for f in files],
+        "guest_sha256": sha256(disk.guest()), "extents": disk.extents(), "info": info_v1(v)}
     return [Vector(
         id="legacy/write-refused", description="A write to a v1 image must be refused: v1 is "
         "read-only; every file stays unchanged", kind="op", result="valid", files=files,
-        expect={"info": info_v1(v), "ops": ops, "refusal": {"rule": "V1-READ-ONLY"},
+        expect={"info": info_v1(v), "ops": ops, "refusal": {"rule": "V1-NO-WRITE-OPEN"},
                 "after": after}, findings=[],
-        exercises=["V1-READ-ONLY"], requires=["info", "apply:write", "v1"], spec="1")]
+        exercises=["V1-READ-ONLY", "V1-NO-WRITE-OPEN"], requires=["info", "apply:write", "v1"],
+        spec="1"), Vector(
+        id="legacy/flush-only-refused", description="An apply that only flushes a v1 image "
+        "must be refused too: a writer refuses to open v1 for writing, whatever it would "
+        "write; every file stays unchanged", kind="op", result="valid", files=files,
+        expect={"info": info_v1(v), "ops": [{"op": "flush"}],
+                "refusal": {"rule": "V1-NO-WRITE-OPEN"}, "after": after}, findings=[],
+        exercises=["V1-NO-WRITE-OPEN", "V1-READ-ONLY"], requires=["info", "apply:flush", "v1"],
+        spec="1")]

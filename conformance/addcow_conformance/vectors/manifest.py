@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import addcow_ref
+from addcow_conformance.protocol import REQUIREMENTS
+from addcow_conformance.records import FlagInfo, ManifestDoc, RuleInfo
 from addcow_conformance.vectors.core import Vector
 from addcow_conformance.vectors.history import (
     check_current,
@@ -45,14 +47,14 @@ __all__ = [
 MANIFEST_VERSION = "1.0.0"
 
 #: Area modules, in the order their producers run (the output is sorted by id anyway).
-AREAS = ("header", "features", "names", "bitmap", "read", "ops", "chains", "files", "legacy",
-         "limits")
+AREAS = ("header", "features", "names", "bitmap", "read", "ops", "writers", "chains", "files",
+         "legacy", "limits")
 
 #: Top-level entries of the output directory that the generator owns and rewrites.
 GENERATED_TOP = ("v1", "v2", "lists", "manifest.json", "manifest.schema.json", "SHA256SUMS",
                  "README.md", "CHANGELOG.md", ".gitattributes")
 
-FLAGS: dict[str, dict[str, Any]] = {
+FLAGS: dict[str, FlagInfo] = {
     "multi-violation": {
         "description": "The vector breaks more than one rule because the broken value makes "
                        "another rule unsatisfiable (e.g. a bitmap_offset below 4096 cannot be a "
@@ -75,6 +77,29 @@ FLAGS: dict[str, dict[str, Any]] = {
                        "warns.",
         "policy_choices": ["accept"],
     },
+    "padding-bits-set": {
+        "description": "Padding bits of the last bitmap byte (past cluster_count) are set, the "
+                       "trace of an interrupted grow or shrink. Readers must ignore them "
+                       "(BMP-PADDING, reader duty ignore); a checker warns.",
+        "policy_choices": ["accept"],
+    },
+    "image-file-longer": {
+        "description": "The image file is longer than virtual_size. Readers must ignore the "
+                       "bytes past the end (IMG-LENGTH, reader duty ignore); a checker warns.",
+        "policy_choices": ["accept"],
+    },
+    "name-not-confined": {
+        "description": "A name is absolute or climbs above the add-cow file's directory. "
+                       "Readers resolve and open it (NAME-CONFINED, reader duty ignore); a "
+                       "checker warns.",
+        "policy_choices": ["accept"],
+    },
+    "backing-unchecked-all-allocated": {
+        "description": "all_allocated is set and the backing chain is broken. A reader may "
+                       "skip the chain and read the image file (READ-BACKING-SKIP) or refuse "
+                       "the image (BACK-EXISTS); both conform.",
+        "policy_choices": ["accept", "refuse"],
+    },
     "unknown-backing-format": {
         "description": "backing_format names a format other than raw or add-cow. A reader that "
                        "does not support it must refuse; one that does may open it (every "
@@ -83,22 +108,8 @@ FLAGS: dict[str, dict[str, Any]] = {
     },
 }
 
-FEATURES: dict[str, str] = {
-    "info": "the implementation decodes the header (adapter command `info`)",
-    "read": "the implementation reads guest data (adapter command `read`)",
-    "map": "the implementation reports allocation extents (adapter command `map`)",
-    "apply:write": "the implementation writes guest data (`apply` with write operations)",
-    "apply:resize": "the implementation resizes images (`apply` with resize operations)",
-    "apply:flush": "the implementation flushes (`apply` with flush operations)",
-    "v1": "the implementation reads legacy version 1 images",
-    "backing-chain": "the implementation opens add-cow backing files (chains)",
-    "bitmap-validation": "the implementation checks bitmap contents (padding bits, the "
-                         "all_allocated promise) when it opens an image; readers need not scan "
-                         "the bitmap, so an implementation that does not declare this skips the "
-                         "vectors that break only bitmap contents",
-    "big-int": "the vector holds integers above 2^53 - 1 (JSON consumers limited to doubles "
-               "may deselect it)",
-}
+#: What a vector's ``requires`` may name: the adapter protocol's capability flags and features.
+FEATURES: dict[str, str] = REQUIREMENTS
 
 
 def canonical_json(obj: Any) -> str:
@@ -125,7 +136,7 @@ def all_vectors() -> list[Vector]:
     return sorted(out, key=lambda v: v.id)
 
 
-def _rules_map() -> dict[str, Any]:
+def _rules_map() -> dict[str, RuleInfo]:
     return {
         r.id: {
             "title": r.title,
@@ -135,6 +146,7 @@ def _rules_map() -> dict[str, Any]:
             "anchor": r.url_path,
             "spec_since": r.spec_since,
             "testability": r.testability,
+            "reader": r.reader,
             "unbreakable": r.unbreakable,
         }
         for r in sorted(all_rules().values(), key=lambda r: r.id)
@@ -147,7 +159,7 @@ def vector_digests(vectors: list[Vector]) -> dict[str, str]:
     return {v.id: expectation_digest(v.manifest_entry("0.0.0", "0.0.0")) for v in vectors}
 
 
-def build_manifest(vectors: list[Vector]) -> dict[str, Any]:
+def build_manifest(vectors: list[Vector]) -> ManifestDoc:
     """The manifest of ``vectors``; raises ``HistoryError`` if an expectation differs from the
     latest suite version recorded in ``history.json`` (no silent changes)."""
     kinds = Counter(v.kind for v in vectors)
@@ -188,7 +200,7 @@ def _lists(vectors: list[Vector]) -> dict[str, str]:
     return {k: "".join(line + "\n" for line in sorted(lines)) for k, lines in sorted(out.items())}
 
 
-def _readme(manifest: dict[str, Any]) -> str:
+def _readme(manifest: ManifestDoc) -> str:
     c = manifest["counts"]
     kinds = ", ".join(f"{n} {k}" for k, n in c["kind"].items())
     results = ", ".join(f"{n} {r}" for r, n in c["result"].items())
@@ -265,7 +277,7 @@ def iter_files(root: Path) -> Iterator[Path]:
             yield p
 
 
-def generate(root: Path) -> dict[str, Any]:
+def generate(root: Path) -> ManifestDoc:
     """(Re)write the generated part of ``root`` and return the manifest."""
     vectors = all_vectors()
     manifest = build_manifest(vectors)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any
+
+from addcow_conformance.records import Extent
 
 __all__ = ["Disk", "bitmap_bytes", "extents", "sha256"]
 
@@ -27,9 +28,9 @@ def bitmap_bytes(bits: set[int], cluster_count: int) -> bytes:
     return bytes(out)
 
 
-def extents(bits: set[int], virtual_size: int, cluster_size: int) -> list[dict[str, Any]]:
+def extents(bits: set[int], virtual_size: int, cluster_size: int) -> list[Extent]:
     """Merged ``{start, length, allocated}`` runs covering ``[0, virtual_size)``."""
-    out: list[dict[str, Any]] = []
+    out: list[Extent] = []
     pos = 0
     while pos < virtual_size:
         allocated = (pos // cluster_size) in bits
@@ -55,6 +56,9 @@ class Disk:
     image: bytearray
     bits: set[int]
     backing: bytes | None = None
+    #: Byte ranges ``[start, end)`` a discard left to the writer (DISCARD-PUNCH: they may read
+    #: as zeros or as the old data); never compared.
+    open_ranges: list[tuple[int, int]] = dataclasses.field(default_factory=list)
 
     @property
     def cluster_size(self) -> int:
@@ -83,7 +87,7 @@ class Disk:
 
     def copy(self) -> Disk:
         return Disk(self.virtual_size, self.cluster_bits, bytearray(self.image), set(self.bits),
-                    self.backing)
+                    self.backing, list(self.open_ranges))
 
     def _allocate(self, cluster: int, before: bytes) -> None:
         """Copy what the guest saw into the image file, then set the bit (WRITE-COW-HEAD-TAIL)."""
@@ -104,6 +108,28 @@ class Disk:
             if c not in self.bits:
                 self._allocate(c, before)
         self.image[offset:offset + len(data)] = data
+
+    def write_zeroes(self, offset: int, length: int) -> None:
+        """WRITE-ZEROES-ALLOCATE: exactly a write of ``length`` zero bytes."""
+        self.write(offset, bytes(length))
+
+    def discard(self, offset: int, length: int) -> None:
+        """DISCARD-KEEP-BITS: no bit changes; unallocated clusters still read the backing file.
+        The discarded bytes of allocated clusters become open (DISCARD-PUNCH, a MAY)."""
+        if offset < 0 or offset + length > self.virtual_size:
+            raise ValueError("discard past the end of the disk")
+        for c in sorted(self.bits):
+            lo = max(offset, c * self.cluster_size)
+            hi = min(offset + length, (c + 1) * self.cluster_size, self.virtual_size)
+            if lo < hi:
+                self.open_ranges.append((lo, hi))
+
+    def hydrate(self) -> None:
+        """HYDRATE-COMPLETE: every cluster copied into the image file and allocated."""
+        guest = self.guest()
+        for c in range(self.cluster_count):
+            if c not in self.bits:
+                self._allocate(c, guest)
 
     def resize(self, new_size: int) -> None:
         """RESIZE-GROW / RESIZE-SHRINK, literally."""
@@ -130,5 +156,5 @@ class Disk:
     def bitmap(self) -> bytes:
         return bitmap_bytes(self.bits, self.cluster_count)
 
-    def extents(self) -> list[dict[str, Any]]:
+    def extents(self) -> list[Extent]:
         return extents(self.bits, self.virtual_size, self.cluster_size)

@@ -46,7 +46,8 @@ def valid() -> list[Vector]:
     v = read_vector(
         "names/long-names-8k-area", f"Names of {len(img_name)} and {len(bak_name)} bytes (v1 "
         "allowed 1023): they do not fit below 4096, so bitmap_offset is 8192", a, image, backing,
-        exercises=["NAME-BOUNDS", "HDR-BITMAP-OFFSET-ALIGN", "HDR-BITMAP-OFFSET-MIN",
+        exercises=["NAME-BOUNDS", "NAME-LENGTH-LIMIT", "HDR-BITMAP-OFFSET-ALIGN",
+                   "HDR-BITMAP-OFFSET-MIN",
                    "NAME-AREA-ZERO", "READ-NAME-RELATIVE"])
     v.files = [File("add-cow", "image.add-cow", a.build()),
                File("image", img_name.decode(), image),
@@ -162,7 +163,10 @@ def invalid() -> list[Vector]:
     nul_at = 128 + 9 + 4
     out.append(refusal_vector(
         "names/backing-name-has-nul", "The backing name holds a NUL byte (names are counted, "
-        "not NUL-terminated)", std_files(a.build(), image, backing), ["NAME-NO-NUL"],
+        "not NUL-terminated); a file named 'back', the name up to the NUL, exists too, so a "
+        "reader that stops at the NUL finds a backing file and opens the image",
+        [*std_files(a.build(), image, backing), File("other", "back", backing)],
+        ["NAME-NO-NUL"],
         [finding("NAME-NO-NUL", offset=nul_at, field="backing_name_offset")]))
     a, image, backing = _twin_base("stray")
     buf = bytearray(a.build())
@@ -183,6 +187,9 @@ def formats() -> list[Vector]:
         ("image-format-qcow2", "image_format is 'qcow2': 2.0 image files are raw",
          "image_format", fmt("qcow2"), "FMT-IMAGE", {}),
         ("image-format-empty", "image_format is empty", "image_format", fmt(""), "FMT-IMAGE", {}),
+        ("image-format-upper-case-raw", "image_format is 'RAW': format names compare byte for "
+         "byte and case-sensitively, so RAW is an unknown format", "image_format", fmt("RAW"),
+         "FMT-IMAGE", {}),
         ("backing-format-without-backing", "backing_format is 'raw' but there is no backing "
          "file", "backing_format", fmt("raw"), "FMT-BACKING-PRESENCE", {"no_backing": True}),
         ("backing-format-empty-with-backing", "There is a backing file but backing_format is "
@@ -204,6 +211,28 @@ def formats() -> list[Vector]:
         files[0] = File("add-cow", "image.add-cow", bytes(buf))
         out.append(refusal_vector(f"names/{slug}", what, files, [rule],
                                   [finding(rule, offset=field_offset(field), field=field)]))
+    image, backing = _data("nonprintable")
+    a = AddCow(virtual_size=VS, cluster_bits=10, backing_name=b"backing.raw", bits={0, 1, 2, 3})
+    buf = bytearray(a.build())
+    set_field(buf, "image_format", b"ra\x01w" + bytes(12))
+    out.append(refusal_vector(
+        "names/image-format-non-printable-byte", "image_format is 'ra', 0x01, 'w': a format "
+        "name is printable ASCII (0x21..0x7e) followed by NUL bytes; the name is also unknown",
+        [File("add-cow", "image.add-cow", bytes(buf)), *std_files(b"", image, backing)[1:]],
+        ["FMT-PADDING", "FMT-IMAGE"],
+        [finding(r, offset=field_offset("image_format"), field="image_format")
+         for r in ("FMT-PADDING", "FMT-IMAGE")]))
+    image, backing = _data("upper-raw")
+    a = AddCow(virtual_size=VS, cluster_bits=10, backing_name=b"backing.raw",
+               backing_format="RAW", bits={0, 1, 2, 3})
+    out.append(read_vector(
+        "names/backing-format-upper-case-raw", "backing_format is 'RAW', which is not 'raw': "
+        "format names are case-sensitive, so this names an unknown format (every cluster is "
+        "allocated, as for any unknown backing format)", a, image, backing, result="acceptable",
+        violates=["FMT-BACKING-KNOWN"], flags=["unknown-backing-format"],
+        findings=[finding("FMT-BACKING-KNOWN", offset=field_offset("backing_format"),
+                          field="backing_format")],
+        expect_extra={"refusal": {"rule": "FMT-BACKING-KNOWN"}}))
     image, backing = _data("vmdk")
     a = AddCow(virtual_size=VS, cluster_bits=10, backing_name=b"backing.raw",
                backing_format="vmdk", bits={0, 1, 2, 3})

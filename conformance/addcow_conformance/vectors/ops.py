@@ -7,71 +7,202 @@ allocated set) and the builder: the reference implementation is never asked what
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+from addcow_conformance.records import (
+    AfterBlock,
+    AfterFile,
+    ExpectBlock,
+    ExpectedFinding,
+    Operation,
+    Probe,
+)
 from addcow_conformance.vectors.builder import AddCow, field_offset
 from addcow_conformance.vectors.common import pattern, producer
 from addcow_conformance.vectors.core import File, Vector, finding, info_v2
 from addcow_conformance.vectors.model import Disk, sha256
 
 
-def apply_ops(disk: Disk, ops: list[dict[str, Any]]) -> bool:
-    """Run ``ops`` on the oracle; True when any of them modified the image."""
-    modified = False
+@dataclasses.dataclass
+class Effect:
+    """What a list of operations did, as far as the expectations depend on it."""
+
+    modified: bool = False
+    #: The last resize shrank the disk: the bitmap's padding bits and the add-cow file's
+    #: trailing bytes are then the writer's (RESIZE-SHRINK-ORDER is a SHOULD).
+    shrunk: bool = False
+    #: A resize or a hydration ran: the image file's length past virtual_size is open
+    #: (IMG-LENGTH is a SHOULD).
+    sized: bool = False
+    hydrated: bool = False
+
+
+def apply_ops(disk: Disk, ops: list[Operation]) -> Effect:
+    """Run ``ops`` on the oracle and say what they did."""
+    done = Effect()
     for op in ops:
-        if op["op"] == "write":
+        kind = op["op"]
+        if kind == "write":
             data = (bytes.fromhex(op["data_hex"]) if "data_hex" in op
                     else bytes([op["pattern"]]) * op["length"])
             disk.write(op["offset"], data)
-            modified = True
-        elif op["op"] == "resize":
+        elif kind == "write-zeroes":
+            disk.write_zeroes(op["offset"], op["length"])
+        elif kind == "discard":
+            disk.discard(op["offset"], op["length"])
+        elif kind == "resize":
+            done.shrunk = op["size"] < disk.virtual_size
+            done.sized = True
             disk.resize(op["size"])
-            modified = True
-        elif op["op"] != "flush":
-            raise ValueError(f"unknown op {op['op']!r}")
-    return modified
+        elif kind == "hydrate":
+            disk.hydrate()
+            done.hydrated = done.sized = True
+        elif kind != "flush":
+            raise ValueError(f"unknown op {kind!r}")
+        done.modified = done.modified or kind != "flush"
+    return done
+
+
+def _after_addcow(a: AddCow, after_a: AddCow, disk: Disk, done: Effect,
+                  opens: list[str]) -> tuple[AfterFile, bool]:
+    """The add-cow file after the ops, and whether ``compatible_features`` is left open."""
+    built = after_a.build()
+    entry: AfterFile = {"role": "add-cow", "path": "image.add-cow", "size": len(built),
+                        "sha256": sha256(built)}
+    if done.shrunk:
+        keep = after_a.bitmap_offset + disk.cluster_count // 8
+        entry = {"role": "add-cow", "path": "image.add-cow", "sha256": sha256(built[:keep]),
+                 "compare_length": keep}
+        opens.append(f"the add-cow file past byte {keep}: the padding bits of the last bitmap "
+                     "byte and any bytes after the bitmap (RESIZE-SHRINK-ORDER is a SHOULD)")
+    compat_open = (disk.cluster_count > 0 and len(disk.bits) == disk.cluster_count
+                   and not a.compatible_features & 1 and not done.hydrated)
+    if compat_open:
+        # Bit 0 is the last bit of the big-endian word.
+        entry["ignore"] = [{"offset": field_offset("compatible_features") + 7, "length": 1}]
+        opens.append("compatible bit 0 (all_allocated): every cluster is allocated after the "
+                     "operations, so a writer may set it or leave it clear "
+                     "(FEAT-ALL-ALLOCATED-SET)")
+    return entry, compat_open
+
+
+def _after_image(image: bytes, a: AddCow, disk: Disk, done: Effect,
+                 opens: list[str]) -> AfterFile:
+    data = bytes(disk.image)
+    entry: AfterFile = {"role": "image", "path": "image.raw"}
+    if done.sized or len(image) > a.virtual_size:
+        data = data[:disk.virtual_size].ljust(disk.virtual_size, b"\0")
+        entry["compare_length"] = disk.virtual_size
+        opens.append("the image file's bytes past virtual_size and so its length (IMG-LENGTH "
+                     "is a SHOULD)")
+    else:
+        entry["size"] = len(data)
+    if disk.open_ranges:
+        buf = bytearray(data)
+        entry["ignore"] = []
+        for lo, hi in disk.open_ranges:
+            buf[lo:hi] = bytes(hi - lo)
+            entry["ignore"].append({"offset": lo, "length": hi - lo})
+        data = bytes(buf)
+        opens.append("the discarded bytes of allocated clusters, in the image file and in the "
+                     "guest (DISCARD-PUNCH is a MAY)")
+    entry["sha256"] = sha256(data)
+    return entry
+
+
+def _open_probes(disk: Disk) -> list[Probe]:
+    """One probe per cluster that no discard left open."""
+    guest = disk.guest()
+    out: list[Probe] = []
+    for c in range(disk.cluster_count):
+        lo, hi = c * disk.cluster_size, min((c + 1) * disk.cluster_size, disk.virtual_size)
+        if any(a < hi and lo < b for a, b in disk.open_ranges):
+            continue
+        out.append({"offset": lo, "length": hi - lo, "sha256": sha256(guest[lo:hi])})
+    return out
 
 
 def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: bytes | None,
-              ops: list[dict[str, Any]], exercises: Iterable[str], *,
+              ops: list[Operation], exercises: Iterable[str], *,
               backing_view: bytes | None = None, extra_files: Iterable[File] = (),
               result: str = "valid", violates: Iterable[str] = (), flags: Iterable[str] = (),
-              findings: list[dict[str, Any]] | None = None, open_image: bool = False,
-              requires: Iterable[str] = (), image_synth: bool = False) -> Vector:
-    """``open_image``: the spec leaves the image file's length after a shrink open, so the
-    image file is then left out of ``after.files`` (the guest hash still pins its contents).
-    ``image_synth``: ``image`` is all zeros and is listed as a sparse ``synth`` file."""
+              findings: list[ExpectedFinding] | None = None, open_image: bool = False,
+              requires: Iterable[str] = (), image_synth: bool = False,
+              reader_duty: str | None = None) -> Vector:
+    """``open_image``: the image file is left out of ``after.files`` (the guest hash still
+    pins its contents). ``image_synth``: ``image`` is all zeros and is listed as a sparse
+    ``synth`` file. What the spec leaves to the writer (a SHOULD or a MAY) is never compared:
+    ``after.open`` says what, and the file entries compare around it."""
     view = backing if backing_view is None else backing_view
     disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), view)
-    modified = apply_ops(disk, ops)
+    done = apply_ops(disk, ops)
     after_a = copy.deepcopy(a)
     after_a.virtual_size = disk.virtual_size
     after_a.bits = set(disk.bits)
-    if modified:
+    if done.modified:
         after_a.autoclear_features = 0
+    if done.hydrated:
+        after_a.compatible_features |= 1
     files = [File("add-cow", "image.add-cow", a.build()),
              File("image", "image.raw", None, len(image), "zeros") if image_synth
              else File("image", "image.raw", image)]
     if backing is not None:
         files.append(File("backing", "backing.raw", backing))
     files += list(extra_files)
-    after_files = [File("add-cow", "image.add-cow", after_a.build())]
+    opens: list[str] = []
+    addcow_entry, compat_open = _after_addcow(a, after_a, disk, done, opens)
+    after_files = [addcow_entry]
     if not open_image:
-        after_files.append(File("image", "image.raw", bytes(disk.image)))
-    after_files += [f for f in files if f.role not in ("add-cow", "image")]
+        after_files.append(_after_image(image, a, disk, done, opens))
+    after_files += [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
+                    for f in files if f.role not in ("add-cow", "image")]
     kinds = {"apply:" + op["op"] for op in ops}
-    after = {
-        "files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
-                  for f in after_files],
-        "guest_sha256": sha256(disk.guest()),
-        "extents": disk.extents(),
-        "info": info_v2(after_a),
-    }
+    info = info_v2(after_a)
+    if compat_open:
+        del info["compatible_features"]  # type: ignore[misc]
+    after: AfterBlock = {"files": after_files, "extents": disk.extents(), "info": info}
+    if disk.open_ranges:
+        after["probes"] = _open_probes(disk)
+    else:
+        after["guest_sha256"] = sha256(disk.guest())
+    if opens:
+        after["open"] = opens
+    expect: ExpectBlock = {"info": info_v2(a), "ops": ops, "after": after}
+    if reader_duty:
+        expect["reader_duty"] = reader_duty
     return Vector(id=vid, description=description, kind="op", result=result, files=files,
-                  expect={"info": info_v2(a), "ops": ops, "after": after}, findings=findings or [],
+                  expect=expect, findings=findings or [],
                   exercises=list(exercises), violates=list(violates), flags=list(flags),
                   requires=["info", "read", "map", *sorted(kinds), *requires])
+
+
+def refused_op_vector(vid: str, description: str, a: AddCow, image: bytes,
+                      backing: bytes | None, ops: list[Operation], rule: str,
+                      exercises: Iterable[str], *, requires: Iterable[str] = ()) -> Vector:
+    """Operations that must be refused with every file left exactly as it was."""
+    files = [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image)]
+    if backing is not None:
+        files.append(File("backing", "backing.raw", backing))
+    disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), backing)
+    after: AfterBlock = {
+        "files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
+                  for f in files],
+        "guest_sha256": sha256(disk.guest()), "extents": disk.extents(), "info": info_v2(a)}
+    kinds = {"apply:" + op["op"] for op in ops}
+    return Vector(id=vid, description=description, kind="op", result="valid", files=files,
+                  expect={"info": info_v2(a), "ops": ops, "refusal": {"rule": rule},
+                          "after": after}, findings=[], exercises=list(exercises),
+                  requires=["info", "read", "map", *sorted(kinds), *requires])
+
+
+def longer_image() -> dict[str, Any]:
+    """The ``op_vector`` arguments of an image whose image file is longer than the disk: a
+    warning a reader ignores (IMG-LENGTH)."""
+    return {"result": "acceptable", "violates": ["IMG-LENGTH"], "flags": ["image-file-longer"],
+            "findings": [finding("IMG-LENGTH", offset=field_offset("virtual_size"),
+                                 field="virtual_size")], "reader_duty": "ignore"}
 
 
 def _hex(tag: str, n: int) -> str:
@@ -144,7 +275,7 @@ def writes() -> list[Vector]:
         "ops/write-all-allocated", "A write to an image with all_allocated set: the feature "
         "words are kept (there is no unknown autoclear bit to clear)", a, image, backing,
         [{"op": "write", "offset": 10, "length": 10, "pattern": 0x55}],
-        ["FEAT-ALL-ALLOCATED", "FEAT-AUTOCLEAR-UNKNOWN", "WRITE-SET-BIT"]))
+        ["FEAT-ALL-ALLOCATED", "FEAT-AUTOCLEAR-UNKNOWN", "WRITE-SET-BIT", "FEAT-COMPAT-KEEP"]))
     a, image, backing = base("autoclear", {0})
     a.autoclear_features = 1 << 7
     out.append(op_vector(
@@ -218,27 +349,29 @@ def resizes() -> list[Vector]:
         "ops/resize-grow-over-stale-image-tail", "The image file is 3000 bytes longer than the "
         "disk and holds stale data there; growing by 2 clusters must still give zeros", a,
         pattern("ops/stale:image", 2 * cs + 3000), pattern("ops/stale:backing", 4 * cs),
-        [{"op": "resize", "size": 4 * cs}], ["RESIZE-GROW"]))
+        [{"op": "resize", "size": 4 * cs}], ["RESIZE-GROW"], **longer_image()))
     a = AddCow(virtual_size=6144, cluster_bits=9, backing_name=b"backing.raw",
                bits={0, 2, 9, 11})
     out.append(op_vector(
         "ops/resize-shrink", "Shrink 12 clusters of 512 bytes to 3: the bitmap shrinks to 1 "
         "byte, bits past cluster 2 are gone and the add-cow file ends after the bitmap", a,
         pattern("ops/shrink:image", 6144), pattern("ops/shrink:backing", 6144),
-        [{"op": "resize", "size": 1536}], ["RESIZE-SHRINK", "BMP-PADDING"], open_image=True))
+        [{"op": "resize", "size": 1536}], ["RESIZE-SHRINK", "RESIZE-SHRINK-ORDER", "BMP-PADDING"],
+        open_image=True))
     a = AddCow(virtual_size=3 * cs, cluster_bits=12, backing_name=b"backing.raw", bits={0, 2})
     out.append(op_vector(
         "ops/resize-shrink-to-zero", "Shrink a 3-cluster disk to 0 bytes: no cluster, an empty "
         "bitmap, and an add-cow file that ends at bitmap_offset", a,
         pattern("ops/zero:image", 3 * cs), pattern("ops/zero:backing", 3 * cs),
-        [{"op": "resize", "size": 0}], ["RESIZE-SHRINK"], open_image=True))
+        [{"op": "resize", "size": 0}], ["RESIZE-SHRINK", "RESIZE-SHRINK-ORDER"], open_image=True))
     a = AddCow(virtual_size=2 * cs, cluster_bits=12, backing_name=b"backing.raw",
                compatible_features=1, bits={0, 1})
     out.append(op_vector(
         "ops/resize-grow-all-allocated", "Grow an image with all_allocated set: the new "
         "clusters are allocated too, so the promise still holds", a,
         pattern("ops/gaa:image", 2 * cs), pattern("ops/gaa:backing", 4 * cs),
-        [{"op": "resize", "size": 3 * cs}], ["RESIZE-GROW", "FEAT-ALL-ALLOCATED"]))
+        [{"op": "resize", "size": 3 * cs}],
+        ["RESIZE-GROW", "FEAT-ALL-ALLOCATED", "FEAT-COMPAT-KEEP"]))
     a = AddCow(virtual_size=4 * cs, cluster_bits=12, backing_name=b"backing.raw", bits={0, 3})
     out.append(op_vector(
         "ops/resize-shrink-mid-cluster-then-grow", "Shrink 4 clusters to 1.25 (cluster 1 is now "

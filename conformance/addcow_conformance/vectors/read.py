@@ -47,5 +47,15 @@ def reads() -> list[Vector]:
         "read/raw-backing-looks-like-add-cow", "backing_format is raw and the backing file "
         "starts with a valid add-cow header: a reader must read its bytes as raw, never probe",
         a, pattern("read/probe:image", vs), backing,
-        exercises=["READ-NO-PROBE", "BACK-FORMAT"], ranges=[(0, 512), (4000, 200)]))
+        exercises=["READ-NO-PROBE", "BACK-FORMAT", "FMT-CASE"], ranges=[(0, 512), (4000, 200)]))
+    a = AddCow(virtual_size=vs, cluster_bits=12, backing_name=b"backing.raw", bits={0, 3})
+    out.append(read_vector(
+        "read/past-the-end-refused", "Reads that reach past virtual_size (one byte past, "
+        "straddling the end, wholly beyond it) must be refused, never clipped to the disk",
+        a, pattern("read/end:image", vs), pattern("read/end:backing", vs),
+        exercises=["READ-RANGE"], ranges=[(vs - 512, 512)],
+        expect_extra={"refused_reads": [{"offset": vs - 512, "length": 513},
+                                        {"offset": vs - 100, "length": 4096},
+                                        {"offset": vs, "length": 1},
+                                        {"offset": vs + 4096, "length": 512}]}))
     return out

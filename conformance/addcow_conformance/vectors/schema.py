@@ -7,9 +7,12 @@ closed (``additionalProperties: false``) with explicit ``required`` lists.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from addcow_conformance.records import INFO_KEYS
 from addcow_ref.format.rules import all_rules
+from addcow_ref.ops.info import ImageInfo
 
 __all__ = ["build_schema"]
 
@@ -18,7 +21,7 @@ Schema = dict[str, Any]
 _SEMVER = {"type": "string", "pattern": r"^\d+\.\d+\.\d+$"}
 _SHA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _UINT = {"type": "integer", "minimum": 0}
-_ROLES = {"enum": ["add-cow", "image", "backing", "backing-image"]}
+_ROLES = {"enum": ["add-cow", "image", "backing", "backing-image", "other"]}
 
 
 def _obj(props: Schema, required: list[str] | None = None, desc: str | None = None) -> Schema:
@@ -30,25 +33,24 @@ def _obj(props: Schema, required: list[str] | None = None, desc: str | None = No
     return out
 
 
+_RANGE = _obj({"offset": _UINT, "length": {"type": "integer", "minimum": 1}})
+
+#: JSON Schema of each type the info record's fields have (every integer of it is unsigned).
+_INFO_TYPES: dict[str, Schema] = {
+    "int": _UINT,
+    "str": {"type": "string"},
+    "str | None": {"type": ["string", "null"]},
+}
+
+
 def _info() -> Schema:
-    return _obj({
-        "version": {"enum": [1, 2]},
-        "header_length": _UINT,
-        "incompatible_features": _UINT,
-        "compatible_features": _UINT,
-        "autoclear_features": _UINT,
-        "virtual_size": _UINT,
-        "bitmap_offset": _UINT,
-        "cluster_bits": _UINT,
-        "cluster_size": _UINT,
-        "cluster_count": _UINT,
-        "image_file": {"type": "string"},
-        "image_format": {"type": "string"},
-        "backing_file": {"type": ["string", "null"]},
-        "backing_format": {"type": ["string", "null"]},
-        "allocated_clusters": _UINT,
-    }, desc="The decoded header as an implementation's `info` reports it: spec field names, "
-            "names as text, null for no backing file.")
+    """The info object: the manifest's keys, typed as the reference's info record types them
+    (``addcow_ref.ops.info.ImageInfo``), except that a version can only be 1 or 2."""
+    types = {f.name: str(f.type) for f in dataclasses.fields(ImageInfo)}
+    props = {k: _INFO_TYPES[types[k]] for k in INFO_KEYS}
+    props["version"] = {"enum": [1, 2]}
+    return _obj(props, desc="The decoded header as an implementation's `info` reports it: spec "
+                            "field names, names as text, null for no backing file.")
 
 
 def _extents() -> Schema:
@@ -65,9 +67,22 @@ def _ops() -> Schema:
         _obj({"op": {"const": "write"}, "offset": _UINT,
               "length": {"type": "integer", "minimum": 1},
               "pattern": {"type": "integer", "minimum": 0, "maximum": 255}}),
+        _obj({"op": {"const": "write-zeroes"}, "offset": _UINT,
+              "length": {"type": "integer", "minimum": 1}}),
+        _obj({"op": {"const": "discard"}, "offset": _UINT,
+              "length": {"type": "integer", "minimum": 1}}),
         _obj({"op": {"const": "resize"}, "size": _UINT}),
         _obj({"op": {"const": "flush"}}),
+        _obj({"op": {"const": "hydrate"}}),
     ]}}
+
+
+def _after_info() -> Schema:
+    """``after.info``: the info object, where ``compatible_features`` may be left out when the
+    spec lets a writer set ``all_allocated`` (every bit became 1) or leave it clear."""
+    info = _info()
+    info["required"] = [k for k in info["required"] if k != "compatible_features"]
+    return info
 
 
 def build_schema(flags: list[str], features: list[str]) -> Schema:
@@ -80,16 +95,36 @@ def build_schema(flags: list[str], features: list[str]) -> Schema:
         "guest_sha256": _SHA,
         "probes": {"type": "array", "items": _obj({
             "offset": _UINT, "length": {"type": "integer", "minimum": 1}, "sha256": _SHA})},
+        "refused_reads": {"type": "array", "items": _RANGE,
+                          "description": "Reads that reach past virtual_size: each must be "
+                                         "refused (READ-RANGE), never clipped."},
+        "reader_duty": {"enum": ["ignore", "either"],
+                        "description": "acceptable vectors: 'ignore' means every reader MUST "
+                                       "open the image and read it as if the broken rules "
+                                       "held, whatever its declared policy; 'either' means "
+                                       "opening and refusing both conform."},
         "refusal": _obj({"rule": rule_ref}, desc="The image (for op vectors: the operations) "
                         "must be refused, citing this rule if the implementation cites one."),
         "ops": _ops(),
         "after": _obj({
             "files": {"type": "array", "items": _obj({
                 "role": _ROLES, "path": {"type": "string", "minLength": 1}, "size": _UINT,
-                "sha256": _SHA})},
-            "guest_sha256": _SHA, "extents": _extents(), "info": _info()},
-            desc="State after the ops: every listed file has exactly this content; files not "
-                 "listed hold contents the spec leaves open."),
+                "sha256": _SHA, "compare_length": _UINT,
+                "ignore": {"type": "array", "items": _RANGE}},
+                required=["role", "path", "sha256"],
+                desc="sha256 is of the file's first compare_length bytes (all of it when "
+                     "absent; size is then compared too), with every ignore range zeroed "
+                     "first: bytes the spec leaves to the writer are never compared.")},
+            "guest_sha256": _SHA, "extents": _extents(), "info": _after_info(),
+            "probes": {"type": "array", "items": _obj({
+                "offset": _UINT, "length": {"type": "integer", "minimum": 1}, "sha256": _SHA})},
+            "open": {"type": "array", "items": {"type": "string", "minLength": 1},
+                     "description": "What the spec leaves open after the ops (a SHOULD or a "
+                                    "MAY), and so is not compared."}},
+            required=["files", "extents", "info"],
+            desc="State after the ops: every listed file has exactly this content (within "
+                 "compare_length, outside ignore); files not listed hold contents the spec "
+                 "leaves open, and so does everything 'open' names."),
     }, required=[], desc="Read vectors: info, extents, guest_sha256, probes. Invalid vectors: "
                          "refusal. Op vectors: info (before), ops, after, and refusal when the "
                          "operations must be refused with every file left unchanged.")
@@ -140,6 +175,9 @@ def build_schema(flags: list[str], features: list[str]) -> Schema:
         "applies_to": {"enum": ["file", "reader", "writer"]}, "anchor": {"type": "string"},
         "spec_since": {"type": "string"},
         "testability": {"enum": ["file", "reader", "writer", "untestable"]},
+        "reader": {"enum": ["refuse", "ignore", "either", None],
+                   "description": "What a reader does with a file that breaks the rule (file "
+                                  "rules only; null otherwise)."},
         "unbreakable": {"type": "boolean"}})
     counts = _obj({
         "total": _UINT,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from addcow_conformance.checker.checks.common import of_rule, v2_violations
 from addcow_conformance.checker.context import CheckContext, NotApplicableError
-from addcow_conformance.checker.engine import check
+from addcow_conformance.checker.derive import of_rule, sized_v1_header, v2_violations
+from addcow_conformance.checker.registry import check
 from addcow_conformance.checker.scan import bitmap_geometry, bitmap_scan
 from addcow_ref.format.validate import Violation, check_file_length
 
@@ -20,8 +20,6 @@ def check_bmp_length(ctx: CheckContext) -> list[Violation]:
 
 @check("BMP-TRAILING")
 def check_bmp_trailing(ctx: CheckContext) -> list[Violation]:
-    from addcow_conformance.checker.checks.legacy import sized_v1_header
-
     if ctx.version == 1:
         return of_rule("BMP-TRAILING", check_file_length(sized_v1_header(ctx), ctx.file_size))
     ctx.v2()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from addcow_conformance.checker.checks.common import register_v2_rules
 from addcow_conformance.checker.context import CheckContext
-from addcow_conformance.checker.engine import check
+from addcow_conformance.checker.registry import check
 from addcow_conformance.checker.scan import bitmap_scan
 from addcow_ref.format.constants import CompatibleFeature
 from addcow_ref.format.layout import offset_of

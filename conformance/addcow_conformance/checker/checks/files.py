@@ -1,31 +1,29 @@
 """IMG-* and BACK-* rules: the files the header names (skipped with ``--no-follow``).
 
-Names resolve against the add-cow file's directory (READ-NAME-RELATIVE). Nothing here opens a
-file before ``stat`` says it is a regular file, so a FIFO or a device named by a hostile header
-cannot block the checker. An add-cow backing file is checked with this same engine, one level
-deeper, carrying the identities of the files above it: that is how loops (including symlinks
-back to an image of the chain, and an image naming itself) and over-deep chains are caught
-without unbounded recursion.
+The files are resolved in ``derive`` (names relative to the add-cow file's directory as given,
+symlinks not resolved first; nothing opened before ``stat`` says it is a regular file or a
+block device, so a FIFO named by a hostile header never blocks the checker). An add-cow backing
+file is checked by the engine that runs these checks, one level deeper, through
+``CheckContext.check_backing_file``: it carries the identities of the files above it, which is
+how loops (including symlinks back to an image of the chain, and an image naming itself) and
+over-deep chains are caught without unbounded recursion. The report of that backing file lists
+the identities of every file below it, which is how IMG-IDENTITY sees the whole chain.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import stat
-from collections.abc import Callable
-
-from addcow_conformance.checker.checks.common import v2_violations
-from addcow_conformance.checker.context import (
-    MAX_NAME_READ,
-    CheckContext,
-    NotApplicableError,
-    describe_mode,
-    os_reason,
+from addcow_conformance.checker.context import CheckContext, NotApplicableError, describe_mode
+from addcow_conformance.checker.derive import (
+    CHAIN_RULES,
+    NamedFile,
+    backing_target,
+    file_size,
+    files_below,
+    image_target,
+    nested_report,
+    v2_violations,
 )
-from addcow_conformance.checker.engine import check
-from addcow_conformance.checker.findings import Report
-from addcow_conformance.checker.scan import bitmap_scan
+from addcow_conformance.checker.registry import check
 from addcow_ref.format.constants import (
     FORMAT_ADD_COW,
     FORMAT_RAW,
@@ -33,133 +31,12 @@ from addcow_ref.format.constants import (
     MAX_VIRTUAL_SIZE,
     VERSION_1,
 )
-from addcow_ref.format.header import HeaderV1
+from addcow_ref.format.header import HeaderV1, HeaderV2
 from addcow_ref.format.layout import offset_of
 from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 from addcow_ref.format.validate import Violation
 
-__all__ = ["NamedFile", "backing_target", "image_target"]
-
-#: Rules of a nested add-cow report that the parent reports under their own ID, not BACK-FORMAT.
-_CHAIN_RULES = frozenset({"BACK-LOOP", "BACK-DEPTH"})
-
-
-@dataclasses.dataclass(frozen=True)
-class NamedFile:
-    """A file named by the header, as ``stat`` (following symlinks) sees it."""
-
-    which: str  # "image" or "backing"
-    name: bytes
-    path: bytes
-    st: os.stat_result | None
-    problem: str | None  # why it cannot be used, when st is None
-
-    @property
-    def shown(self) -> str:
-        """The name for messages; a name longer than any path is cut short."""
-        if len(self.name) > 200:
-            return os.fsdecode(self.name[:200]) + f"...({len(self.name)} bytes)"
-        return os.fsdecode(self.name)
-
-    @property
-    def is_regular(self) -> bool:
-        return self.st is not None and stat.S_ISREG(self.st.st_mode)
-
-    @property
-    def is_file_or_device(self) -> bool:
-        return self.st is not None and (stat.S_ISREG(self.st.st_mode)
-                                        or stat.S_ISBLK(self.st.st_mode))
-
-    @property
-    def identity(self) -> tuple[int, int] | None:
-        return None if self.st is None else (self.st.st_dev, self.st.st_ino)
-
-
-def _resolve(ctx: CheckContext, which: str, name: bytes) -> NamedFile:
-    path = os.path.join(ctx.directory, name)
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError) as e:  # ValueError: embedded NUL in a v1 name
-        reason = os_reason(e) if isinstance(e, OSError) else str(e)
-        return NamedFile(which, name, path, None, reason)
-    return NamedFile(which, name, path, st, None)
-
-
-def _v2_name(ctx: CheckContext, which: str) -> bytes:
-    header = ctx.v2()
-    field = f"{which}_name_offset"
-    broken = [v.rule_id for v in v2_violations(ctx)
-              if (v.rule_id in ("NAME-BOUNDS", "NAME-NO-NUL") and v.field == field)
-              or (v.rule_id == "NAME-BACKING-PAIR" and which == "backing")]
-    if broken:
-        raise NotApplicableError(f"the {which} name is unusable ({', '.join(broken)})")
-    offset = int(getattr(header, field))
-    length = int(getattr(header, f"{which}_name_length"))
-    # A name longer than MAX_NAME_READ is longer than any path: its first MAX_NAME_READ bytes
-    # are enough for the OS to say so (ENAMETOOLONG), without reading up to 4 GiB.
-    wanted = min(length, MAX_NAME_READ)
-    name = ctx.read_at(offset, wanted)
-    if len(name) < wanted:
-        raise NotApplicableError(f"the {which} name runs past the end of the file")
-    return name
-
-
-def _v1_name(ctx: CheckContext, which: str) -> bytes:
-    header = ctx.v1()
-    field = "image_file" if which == "image" else "backing_file"
-    broken = [v.rule_id for v in _v1_violations(ctx) if v.field == field
-              and v.rule_id in ("V1-NAME-PADDING", "V1-IMAGE-NAME")]
-    if broken:
-        raise NotApplicableError(f"the {which} name is unusable ({', '.join(broken)})")
-    return bytes(header.image_name if which == "image" else header.backing_name)
-
-
-def _v1_violations(ctx: CheckContext) -> list[Violation]:
-    from addcow_conformance.checker.checks.legacy import v1_violations
-
-    return v1_violations(ctx)
-
-
-def image_target(ctx: CheckContext) -> NamedFile:
-    """The raw image file; NotApplicableError when its name cannot be read from the header."""
-    def compute() -> NamedFile:
-        if ctx.version == VERSION_1:
-            name = _v1_name(ctx, "image")
-        else:
-            header = ctx.v2()
-            if int(header.image_name_length) == 0:
-                raise NotApplicableError("the header names no image file (NAME-IMAGE-REQUIRED)")
-            name = _v2_name(ctx, "image")
-        return _resolve(ctx, "image", name)
-    return _memo_or_raise(ctx, "image_target", compute)
-
-
-def backing_target(ctx: CheckContext) -> NamedFile:
-    """The backing file; NotApplicableError when there is none or its name is unusable."""
-    def compute() -> NamedFile:
-        if ctx.version == VERSION_1:
-            name = _v1_name(ctx, "backing")
-            if not name:
-                raise NotApplicableError("the image has no backing file")
-        else:
-            if not ctx.v2().has_backing:
-                raise NotApplicableError("the image has no backing file")
-            name = _v2_name(ctx, "backing")
-        return _resolve(ctx, "backing", name)
-    return _memo_or_raise(ctx, "backing_target", compute)
-
-
-def _memo_or_raise(ctx: CheckContext, key: str, compute: Callable[[], NamedFile]) -> NamedFile:
-    """Memoise a target, including the NotApplicableError it raised."""
-    def wrapped() -> NamedFile | NotApplicableError:
-        try:
-            return compute()
-        except NotApplicableError as e:
-            return e
-    got = ctx.memo(key, wrapped)
-    if isinstance(got, NotApplicableError):
-        raise got
-    return got
+__all__: list[str] = []
 
 
 def _name_field(ctx: CheckContext, which: str) -> tuple[str, int]:
@@ -170,35 +47,101 @@ def _name_field(ctx: CheckContext, which: str) -> tuple[str, int]:
     return name, offset_of(HEADER_V2, name)
 
 
-def _file_size(target: NamedFile) -> int:
-    assert target.st is not None
-    if stat.S_ISBLK(target.st.st_mode):
-        fd = os.open(target.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            return os.lseek(fd, 0, os.SEEK_END)
-        finally:
-            os.close(fd)
-    return target.st.st_size
+def _unusable(target: NamedFile, what: str) -> str | None:
+    """Why a named file is missing or cannot be opened (IMG-EXISTS, BACK-EXISTS)."""
+    if target.outside:
+        raise NotApplicableError("the name resolves outside --confine and is not looked up "
+                                 "(NAME-CONFINED)")
+    if target.st is None:
+        return f"{what} {target.shown!r} cannot be found: {target.problem}"
+    if target.open_error is not None:
+        return f"{what} {target.shown!r} cannot be opened: {target.open_error}"
+    return None
 
 
 @check("IMG-EXISTS")
 def check_img_exists(ctx: CheckContext) -> list[Violation]:
     ctx.require_follow()
     target = image_target(ctx)
-    field, offset = _name_field(ctx, "image")
-    if target.st is None:
-        message = f"image file {target.shown!r} cannot be found: {target.problem}"
-    elif not target.is_file_or_device:
-        message = (f"image file {target.shown!r} is a {describe_mode(target.st.st_mode)}, not a "
-                   "regular file or block device")
-    else:
+    message = _unusable(target, "image file")
+    if message is None:
         return []
+    field, offset = _name_field(ctx, "image")
     return [Violation("IMG-EXISTS", message, offset=offset, field=field,
-                      expected="an existing regular file", actual=target.problem or "")]
+                      expected="an existing file that can be opened",
+                      actual=target.problem or target.open_error or "")]
 
 
-@check("IMG-SIZE")
-def check_img_size(ctx: CheckContext) -> list[Violation]:
+def _wrong_type(target: NamedFile, what: str) -> str | None:
+    """Why a file ``stat`` found is not a regular file or block device (IMG-FILE-TYPE)."""
+    if target.st is None or target.is_file_or_device:
+        return None
+    return (f"{what} {target.shown!r} is a {describe_mode(target.st.st_mode)}, not a regular "
+            "file or block device")
+
+
+@check("IMG-FILE-TYPE")
+def check_img_file_type(ctx: CheckContext) -> list[Violation]:
+    ctx.require_follow()
+    out = []
+    found: list[tuple[NamedFile, str]] = [(image_target(ctx), "image file")]
+    # A raw backing file holds guest data the same way; an add-cow backing file that is not a
+    # regular file is BACK-FORMAT's finding.
+    if _raw_backing(ctx):
+        found.append((backing_target(ctx), "raw backing file"))
+    for target, what in found:
+        message = _wrong_type(target, what)
+        if message is None:
+            continue
+        assert target.st is not None
+        field, offset = _name_field(ctx, target.which)
+        out.append(Violation("IMG-FILE-TYPE", message, offset=offset, field=field,
+                             expected="a regular file or block device",
+                             actual=describe_mode(target.st.st_mode)))
+    return out
+
+
+def _raw_backing(ctx: CheckContext) -> bool:
+    """Whether the image has a backing file read as raw (any v1 backing file, a v2 one
+    declared ``raw``)."""
+    try:
+        backing_target(ctx)
+    except NotApplicableError:
+        return False
+    header = ctx.header
+    return isinstance(header, HeaderV1) or (
+        isinstance(header, HeaderV2) and header.backing_format_name == FORMAT_RAW)
+
+
+def _identity_problem(ctx: CheckContext) -> str | None:
+    """Why the image file is a file it must not be (IMG-IDENTITY), compared by (st_dev,
+    st_ino), never by name: hard links and symlinks name the same file."""
+    target = image_target(ctx)
+    if target.identity is None:
+        return None
+    if target.identity == ctx.identity:
+        return f"image file {target.shown!r} is the add-cow file itself"
+    if target.identity in ctx.chain:
+        return f"image file {target.shown!r} is an add-cow file above this one in the chain"
+    if target.identity in files_below(ctx):
+        return (f"image file {target.shown!r} is a file of the backing chain (a backing file "
+                "or the image file of an add-cow backing file)")
+    return None
+
+
+@check("IMG-IDENTITY")
+def check_img_identity(ctx: CheckContext) -> list[Violation]:
+    ctx.require_follow()
+    message = _identity_problem(ctx)
+    if message is None:
+        return []
+    field, offset = _name_field(ctx, "image")
+    return [Violation("IMG-IDENTITY", message, offset=offset, field=field,
+                      expected="a file of its own", actual="shared with another file")]
+
+
+def _image_length(ctx: CheckContext) -> tuple[NamedFile, int, int]:
+    """The usable image file, its length and virtual_size, for IMG-SIZE and IMG-LENGTH."""
     ctx.require_follow()
     header = ctx.v2() if ctx.version != VERSION_1 else None
     if header is None:
@@ -207,9 +150,16 @@ def check_img_size(ctx: CheckContext) -> list[Violation]:
     if virtual_size > MAX_VIRTUAL_SIZE:
         raise NotApplicableError("virtual_size is out of range (HDR-VIRTUAL-SIZE-MAX)")
     target = image_target(ctx)
-    if not target.is_file_or_device:
-        raise NotApplicableError("the image file is unusable (IMG-EXISTS)")
-    size = _file_size(target)
+    if not target.usable:
+        raise NotApplicableError("the image file is unusable (IMG-EXISTS, IMG-FILE-TYPE)")
+    if _identity_problem(ctx) is not None:
+        raise NotApplicableError("the image file is another file of the image (IMG-IDENTITY)")
+    return target, file_size(target), virtual_size
+
+
+@check("IMG-SIZE")
+def check_img_size(ctx: CheckContext) -> list[Violation]:
+    target, size, virtual_size = _image_length(ctx)
     if size >= virtual_size:
         return []
     return [Violation("IMG-SIZE",
@@ -219,21 +169,31 @@ def check_img_size(ctx: CheckContext) -> list[Violation]:
                       expected=f">= {virtual_size} bytes", actual=f"{size} bytes")]
 
 
+@check("IMG-LENGTH")
+def check_img_length(ctx: CheckContext) -> list[Violation]:
+    target, size, virtual_size = _image_length(ctx)
+    if size <= virtual_size or not target.is_regular:
+        return []  # a block device is as long as it is
+    return [Violation("IMG-LENGTH",
+                      f"image file {target.shown!r} is {size} bytes long, {size - virtual_size} "
+                      f"more than virtual_size {virtual_size}: the image file does not stand "
+                      "alone as the disk",
+                      offset=offset_of(HEADER_V2, "virtual_size"), length=8, field="virtual_size",
+                      expected=f"{virtual_size} bytes", actual=f"{size} bytes")]
+
+
 @check("BACK-EXISTS")
 def check_back_exists(ctx: CheckContext) -> list[Violation]:
+    # Whatever the bitmap holds: a reader opens the whole chain when it opens the image.
     ctx.require_follow()
     target = backing_target(ctx)
-    if target.st is not None:
+    message = _unusable(target, "backing file")
+    if message is None:
         return []
-    scan = bitmap_scan(ctx)
-    if scan.first_zero is None:
-        return []  # every cluster is allocated: the backing file is never read
     field, offset = _name_field(ctx, "backing")
-    return [Violation(
-        "BACK-EXISTS",
-        f"backing file {target.shown!r} cannot be found ({target.problem}) but {scan.zeros} "
-        f"cluster(s) are read from it, the first is cluster {scan.first_zero}",
-        offset=offset, field=field, expected="an existing file", actual=target.problem or "")]
+    return [Violation("BACK-EXISTS", message, offset=offset, field=field,
+                      expected="an existing file that can be opened",
+                      actual=target.problem or target.open_error or "")]
 
 
 def _declared_format(ctx: CheckContext) -> str:
@@ -263,30 +223,9 @@ def _existing_backing(ctx: CheckContext) -> tuple[NamedFile, str]:
                                  "not probe")
     target = backing_target(ctx)
     fmt = _declared_format(ctx)
-    if target.st is None:
-        raise NotApplicableError("the backing file is missing (BACK-EXISTS)")
+    if not target.usable and (target.st is None or target.is_file_or_device):
+        raise NotApplicableError("the backing file is missing or unreadable (BACK-EXISTS)")
     return target, fmt
-
-
-def _nested(ctx: CheckContext, target: NamedFile) -> Report | None:
-    """The report on an add-cow backing file, checked one level down; None when it closes a
-    loop or would be too deep (the chain rules report those)."""
-    if target.identity in _chain_ids(ctx) or not target.is_regular:
-        return None
-    if ctx.depth + 1 > MAX_CHAIN_DEPTH:
-        return None
-
-    def compute() -> Report:
-        from addcow_conformance.checker.engine import check_path
-
-        options = dataclasses.replace(ctx.options, progress=False)
-        return check_path(os.fsdecode(target.path), options, chain=_chain_ids(ctx),
-                          depth=ctx.depth + 1)
-    report = ctx.memo("backing_report", compute)
-    if report.internal_errors:
-        raise RuntimeError(f"checking backing file {target.shown!r} failed: "
-                           f"{report.internal_errors[0].message}")
-    return report
 
 
 @check("BACK-FORMAT")
@@ -297,22 +236,26 @@ def check_back_format(ctx: CheckContext) -> list[Violation]:
     def bad(message: str, actual: str) -> list[Violation]:
         return [Violation("BACK-FORMAT", message, offset=offset_of(HEADER_V2, "backing_format"),
                           length=16, field="backing_format", expected=fmt, actual=actual)]
+    if fmt == FORMAT_RAW:
+        return []  # a raw file of the wrong type is IMG-FILE-TYPE's finding
     if not target.is_file_or_device:
         kind = describe_mode(target.st.st_mode)
         return bad(f"backing file {target.shown!r} is a {kind}, not a {fmt} file", kind)
-    if fmt == FORMAT_RAW:
-        return []
     if not target.is_regular:
         return bad(f"backing file {target.shown!r} is a block device; add-cow backing files "
                    "are regular files", "block device")
-    nested = _nested(ctx, target)
+    nested = nested_report(ctx, target)
     if nested is None:
         raise NotApplicableError("the backing chain loops or is too deep (BACK-LOOP, BACK-DEPTH)")
     if nested.error is not None:
         return bad(f"backing file {target.shown!r}: {nested.error}", "unreadable")
-    errors = [f for f in nested.findings if f.severity == "error" and f.rule not in _CHAIN_RULES]
+    errors = [f for f in nested.findings if f.severity == "error" and f.rule not in CHAIN_RULES]
     if not errors:
         return []
+    if any(f.rule in ("HDR-MAGIC", "HDR-COMPLETE") for f in errors):
+        # Never quote the bytes of a file found by name: it may be any file on the system.
+        return bad(f"backing file {target.shown!r} does not start with the add-cow magic",
+                   "not an add-cow file")
     rules = list(dict.fromkeys(f.rule for f in errors))
     more = f" and {len(errors) - 1} more error(s)" if len(errors) > 1 else ""
     return bad(f"backing file {target.shown!r} is not a valid add-cow image: "
@@ -331,7 +274,7 @@ def check_back_loop(ctx: CheckContext) -> list[Violation]:
                           "already appears above it in the chain", offset=offset, field=field)]
     if fmt != FORMAT_ADD_COW:
         return []
-    nested = _nested(ctx, target)
+    nested = nested_report(ctx, target)
     if nested is not None and any(f.rule == "BACK-LOOP" for f in nested.findings):
         return [Violation("BACK-LOOP", f"the backing chain below {target.shown!r} loops",
                           offset=offset, field=field)]
@@ -350,7 +293,7 @@ def check_back_depth(ctx: CheckContext) -> list[Violation]:
         return [Violation("BACK-DEPTH", f"the backing chain holds more than {MAX_CHAIN_DEPTH} "
                           "add-cow files below the image", offset=offset, field=field,
                           expected=f"<= {MAX_CHAIN_DEPTH}", actual=f"> {MAX_CHAIN_DEPTH}")]
-    nested = _nested(ctx, target)
+    nested = nested_report(ctx, target)
     if nested is not None and any(f.rule == "BACK-DEPTH" for f in nested.findings):
         return [Violation("BACK-DEPTH", f"the backing chain holds more than {MAX_CHAIN_DEPTH} "
                           "add-cow files below the image", offset=offset, field=field,

@@ -1,0 +1,86 @@
+"""The mutation run end to end: a mutant the vectors must kill is killed, one no vector reaches
+survives and is reported as new unless the ledger lists it, and the tree is never touched."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+from addcow_conformance.harness.cli import default_vectors_dir
+from addcow_conformance.mutation.cli import main
+from addcow_conformance.mutation.ledger import Ledger, toml_entry
+from addcow_conformance.mutation.loader import take_snapshot
+from addcow_conformance.mutation.mutate import MutantSpec
+from addcow_conformance.mutation.run import RunConfig, choose, list_mutants, run_mutants
+
+BASE = "header/base"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_mutant_the_vectors_must_kill_is_killed() -> None:
+    # parse_header returning None: no image can be opened, the first vector fails.
+    snapshot = take_snapshot()
+    header = snapshot.source_of("addcow_ref.format.header").path
+    before = _digest(header)
+    config = RunConfig(vectors_dir=default_vectors_dir(), ledger=Ledger({}),
+                       modules=("addcow_ref.format.header",),
+                       mutant_globs=("*:parse_header:return-none:*",),
+                       vector_globs=(BASE,), jobs=1)
+    record = run_mutants(config)
+    assert [(r.outcome, r.killed_by) for r in record.results] == [("killed", BASE)]
+    assert record.results[0].detail.startswith("info: ")
+    assert (record.vectors, record.excluded_vectors) == (1, {})
+    assert _digest(header) == before
+
+
+@pytest.fixture
+def unreached() -> str:
+    """A mutant of the v1 upgrade, which no call of the adapter interface runs."""
+    snapshot = take_snapshot()
+    specs = [s for s in list_mutants(snapshot, ["addcow_ref.ops.upgrade"])
+             if s.function == "upgrade_v1"]
+    assert specs
+    return choose(specs, 1, 0)[0].id
+
+
+def _run(tmp_path: Path, mutant: str, ledger: Path) -> tuple[int, str, dict[str, object]]:
+    out = tmp_path / "results.json"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        status = main(["run", "--module", "addcow_ref.ops.upgrade", "--mutant", mutant,
+                       "--run", BASE, "--jobs", "1", "--ledger", str(ledger),
+                       "--output", str(out), "--fail-on-new"])
+    return status, buf.getvalue(), json.loads(out.read_text())
+
+
+def test_a_survivor_not_in_the_ledger_is_new(tmp_path: Path, unreached: str) -> None:
+    status, text, doc = _run(tmp_path, unreached, tmp_path / "no-ledger.toml")
+    assert status == 1
+    assert f"NEW  {unreached}" in text
+    assert "1 survived (0 in the ledger, 1 new)" in text
+    results = doc["results"]
+    assert isinstance(results, list)
+    assert [(r["id"], r["outcome"], r["ledger"]) for r in results] == [
+        (unreached, "survived", None)]
+    assert (results[0]["reached_by"], results[0]["detail"]) == (0, "no vector runs this statement")
+    assert doc["summary"][-1]["new"] == 1  # type: ignore[index]
+
+
+def test_a_survivor_in_the_ledger_is_not_new(tmp_path: Path, unreached: str) -> None:
+    ledger = tmp_path / "ledger.toml"
+    module, function, operator, index, digest = unreached.rsplit(":", 4)
+    spec = MutantSpec(module, function, operator, int(index), 0, "", "", digest)
+    ledger.write_text(toml_entry(spec, "unreachable-by-adapter", "upgrade is no adapter call")
+                      + "\n")
+    status, text, doc = _run(tmp_path, unreached, ledger)
+    assert status == 0
+    assert "NEW" not in text
+    assert "1 survived (1 in the ledger, 0 new)" in text
+    assert doc["results"][0]["ledger"] == "unreachable-by-adapter"  # type: ignore[index]
