@@ -21,8 +21,9 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from addcow_ref.format.constants import DEFAULT_BITMAP_OFFSET, HEADER_LENGTH_V2, MAGIC, VERSION_2
-from addcow_ref.format.header import bitmap_length_for, build_header, cluster_count_for
+from addcow_ref.format.constants import DEFAULT_BITMAP_OFFSET
+from addcow_ref.format.forge import forge_v2, name_fields
+from addcow_ref.format.header import bitmap_length_for, cluster_count_for
 
 __all__ = ["BIG_SPARSE_DIR", "addcow_image", "cached", "data_file", "human_size",
            "qcow2_overlay", "sparse_file"]
@@ -124,17 +125,10 @@ def addcow_image(cache: str | Path, virtual_size: int, *, cluster_bits: int = 16
     def build(d: Path) -> None:
         image, base = b"img.raw", b"base.raw"
         names = image + (base if backing else b"")
-        header = build_header(
-            magic=MAGIC, version=VERSION_2, header_length=HEADER_LENGTH_V2,
-            incompatible_features=0, compatible_features=0, autoclear_features=0,
-            virtual_size=virtual_size, bitmap_offset=DEFAULT_BITMAP_OFFSET,
-            cluster_bits=cluster_bits, reserved1=0,
-            image_name_offset=HEADER_LENGTH_V2, image_name_length=len(image),
-            backing_name_offset=HEADER_LENGTH_V2 + len(image) if backing else 0,
-            backing_name_length=len(base) if backing else 0,
-            image_format=b"raw".ljust(16, b"\0"),
-            backing_format=(b"raw" if backing else b"").ljust(16, b"\0"),
-            reserved2=bytes(16))
+        header = forge_v2(
+            virtual_size=virtual_size, cluster_bits=cluster_bits,
+            backing_format=b"raw" if backing else b"",
+            **name_fields(image, base if backing else None)).build()
         nbytes = bitmap_length_for(virtual_size, cluster_bits)
         used = cluster_count_for(virtual_size, cluster_bits) & 7
         tmp = d / "img.addcow.tmp"

@@ -7,7 +7,14 @@ import random
 
 from addcow_ref.format import bitmap
 
-from . import scn_check, scn_conformance, scn_io, scn_nbd, scn_qemu_nbd  # noqa: F401  (they register scenarios)
+from . import (  # noqa: F401  (they register scenarios)
+    scn_check,
+    scn_conformance,
+    scn_hydrate,
+    scn_io,
+    scn_nbd,
+    scn_qemu_nbd,
+)
 from .measure import Row, interleave
 from .registry import Params, scenario
 

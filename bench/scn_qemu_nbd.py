@@ -194,7 +194,10 @@ def _measure(p: Params, client: Client, state: str, overlays: dict[tuple[str, st
     short = Path(tempfile.mkdtemp(dir=short))  # sockets of this row only: names never reused
     with ExitStack() as stack:
         if not client.writes:  # read-only runs share one server per format
-            for kind in kinds:
+            # qemu-nbd first: QEMU tests for conflicting locks on bytes of base.raw that the
+            # library's whole-file shared lock covers, so it refuses to open after addcow
+            # serve ("Failed to get consistent read lock"); the library accepts QEMU's locks.
+            for kind in sorted(kinds, key=lambda k: k != "qcow2"):
                 ov = overlays[("addcow", state) if kind == "file" else (kind, state)]
                 image = ov.files[1] if kind == "file" else ov.files[0]
                 uris[kind] = stack.enter_context(
