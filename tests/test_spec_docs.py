@@ -43,11 +43,18 @@ def _require(module: str) -> None:
         pytest.skip(f"{module} is not installed; pip install -e '.[docs,test]' to build the docs")
 
 
+#: The one site build of a test session; other test modules (the browser tests) import the
+#: ``site`` fixture, which pytest then instantiates once per module: they share this build.
+_BUILT: list[Path] = []
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the whole site once, exactly as ``tox -e docs`` does, into a temporary directory."""
     for module in ("sphinx", "furo", "sphinx_click", "bs4"):
         _require(module)
+    if _BUILT:
+        return _BUILT[0]
     out = tmp_path_factory.mktemp("site")
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-b", "html",
            "-d", str(out / "doctrees"), str(DOCS), str(out / "html")]
@@ -55,6 +62,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
                           check=False)
     assert proc.returncode == 0, (
         f"sphinx-build -W -n failed (exit {proc.returncode}):\n{proc.stderr}\n{proc.stdout}")
+    _BUILT.append(out / "html")
     return out / "html"
 
 
@@ -82,9 +90,14 @@ def _table_rows(site: Path, page: str, table_id: str) -> list[dict[str, str]]:
 ], ids=["v2", "v1"])
 def test_field_table_in_the_html_is_the_schema(site: Path, struct: Any, page: str,
                                                 table_id: str) -> None:
+    """Offsets in hex (as ``addcow-check`` prints them) and decimal; the type under the name."""
     rendered = [(r["Offset"], r["Size"], r["Field"]) for r in _table_rows(site, page, table_id)]
-    expected = [(str(f.offset), str(f.size), f.name) for f in field_table(struct)]
+    expected = [(f"0x{f.offset:04x} {f.offset}", str(f.size), f"{f.name} {f.ctype}")
+                for f in field_table(struct)]
     assert rendered == expected
+    table = _soup(site / page).find("table", id=table_id)
+    names = [c.get_text() for c in table.find_all("code", class_="addcow-field-name")]
+    assert names == [f.name for f in field_table(struct)]
 
 
 def test_field_table_cites_the_schemas_rules_with_links(site: Path) -> None:
@@ -123,20 +136,48 @@ def test_every_rule_has_its_anchor_on_its_page(site: Path) -> None:
             assert shown in head, (rule.id, head)
 
 
-def test_rule_index_lists_every_rule_with_a_working_link(site: Path) -> None:
-    table = _soup(site / "rules.html").find("table", id="addcow-rule-index")
-    links = {}
-    for tr in table.find("tbody").find_all("tr"):
-        a = tr.find("a")
-        links[a.get_text(strip=True)] = a["href"]
+def _spec_toc_order() -> list[str]:
+    lines = (SPEC / "index.rst").read_text(encoding="utf-8").split(".. toctree::")[1]
+    return [f"spec/{ln.strip()}" for ln in lines.splitlines()
+            if ln.startswith("   ") and ln.strip() and not ln.strip().startswith(":")]
+
+
+def test_rule_index_lists_every_rule_by_page_with_working_links(site: Path) -> None:
+    """One table per spec page, in the spec's order; each row links to the rule, names the
+    section that holds it, and shows the whole clause with its inline literals rendered."""
+    soup = _soup(site / "rules.html")
     rules = all_rules()
-    assert list(links) == sorted(rules)
-    for rule_id, href in links.items():
-        assert href == rules[rule_id].url_path, (rule_id, href)
+    seen: list[str] = []
+    pages: list[str] = []
+    for table in soup.find_all("table", class_="addcow-rule-index"):
+        page = table["id"].removeprefix("addcow-rule-index-").replace("-", "/", 1)
+        pages.append(page)
+        ids = []
+        for tr in table.find("tbody").find_all("tr"):
+            a = tr.find("td", class_="addcow-col-rule").find("a")
+            rule = rules[a.get_text(strip=True)]
+            assert a["href"] == rule.url_path, (rule.id, a["href"])
+            assert rule.page == page, (rule.id, page)
+            section = tr.find("td", class_="addcow-col-section").find("a")
+            assert section is not None, rule.id
+            assert section["href"].startswith(f"{page}.html#"), (rule.id, section["href"])
+            duty = tr.find("span", class_="addcow-reader-duty")
+            assert (duty.get_text() if duty else None) == (
+                f"reader: {rule.reader}" if getattr(rule, "reader", None) else None), rule.id
+            clause = tr.find("td", class_="addcow-col-clause")
+            assert "``" not in clause.get_text(), (rule.id, clause.get_text())
+            ids.append(rule.id)
+        assert ids == sorted(ids), page
+        seen += ids
+    assert sorted(seen) == sorted(rules)
+    assert len(seen) == len(set(seen))
+    assert pages == [p for p in _spec_toc_order() if any(r.page == p for r in rules.values())]
+    literals = soup.find_all("code", string="backing_format")
+    assert len(literals) >= 5, "inline literals of the clauses are not rendered"
 
 
 @pytest.mark.parametrize(("prog", "target"), [
-    ("addcow", "addcow_ref.cli.commands:cli"),
+    ("addcow", "addcow_ref.cli.main:cli"),
     ("addcow-check", "addcow_conformance.checker.cli:cli"),
     ("addcow-conformance", "addcow_conformance.harness.cli:cli"),
     ("addcow-vectors", "addcow_conformance.vectors.cli:main_group"),
@@ -152,6 +193,59 @@ def test_cli_reference_has_a_section_per_command(site: Path, prog: str, target: 
     missing = [sid for sid in sorted(expected) if soup.find("section", id=sid) is None]
     assert isinstance(command, click.Command)
     assert not missing, f"cli.html lacks sections {missing}"
+
+
+def test_cli_reference_copies_as_typed(site: Path) -> None:
+    """Examples are literal blocks, dashes stay ``--`` (no smart dashes), quoted values are code,
+    and sphinx-click's required marker is bold, not the literal ``**Required**``."""
+    soup = _soup(site / "cli.html")
+    text = soup.get_text()
+    assert "\u2013" not in text, "an en dash on the CLI page: smart quotes turned -- into one"
+    assert "**Required**" not in text
+    assert len(soup.find_all("strong", string="Required")) >= 3
+    examples = [p for p in soup.find_all("p") if p.get_text(strip=True) == "Examples:"]
+    assert len(examples) >= 2
+    for p in examples:
+        block = p.find_next_sibling()
+        assert block is not None, p
+        assert block.find("pre") is not None, p
+    assert "addcow write --offset 1M" in examples[0].find_next_sibling().get_text()
+    assert soup.find("code", string="HDR-*") is not None
+
+
+def test_coverage_page_links_rule_ids_in_descriptions(site: Path) -> None:
+    soup = _soup(site / "guides/vector-coverage.html")
+    row = soup.find(id="vector-bitmap--file-ends-at-bitmap-offset").find_parent("tr")
+    links = row.find_all("a", href=re.compile(r"#rule-"))
+    assert [a.get_text() for a in links] == ["BMP-LENGTH"]
+    assert links[0]["href"] == "../spec/bitmap.html#rule-bmp-length"
+
+
+def test_rule_box_leads_with_its_id_and_separates_level_from_severity(site: Path) -> None:
+    box = _soup(site / "spec/header.html").find(id="rule-hdr-magic")
+    head = box.find(class_="addcow-rule-head")
+    first = head.find(True)
+    assert first.name == "a", first
+    assert "addcow-rule-id" in first["class"], first
+    assert first.get_text(strip=True) == "HDR-MAGIC"
+    level = head.find(class_="addcow-badge-level-must")
+    severity = head.find(class_="addcow-badge-severity-error")
+    assert level is not None
+    assert severity is not None
+    assert level.get_text(strip=True) == "MUST"
+    assert severity.get_text(" ", strip=True) == "severity error"
+
+
+def test_layout_diagram_has_a_legend_for_every_colour(site: Path) -> None:
+    figure = _soup(site / "spec/header.html").find("figure", class_="addcow-layout-figure")
+    drawn = {g["data-kind"] for g in figure.find_all("g", attrs={"data-kind": True})}
+    legend = {li["data-kind"] for li in figure.find("ul", class_="addcow-legend").find_all("li")}
+    assert drawn == legend
+    assert len(drawn) >= 5
+    fills = {g.find("rect")["fill"] for g in figure.find_all("g", attrs={"data-kind": True})}
+    assert len(fills) == len(drawn), "one fill per kind of field"
+    assert figure.find("svg").find_parent("div", class_="addcow-scroll") is not None
+
 
 
 def test_each_rule_shows_the_vectors_of_the_manifest_that_test_it(site: Path) -> None:

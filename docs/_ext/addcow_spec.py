@@ -2,15 +2,11 @@
 
 * ``.. rule:: ID`` renders a normative clause with a stable anchor ``rule-<id lowercase>``
   derived from the ID (never from a section number), and fails the build when the directive
-  disagrees with ``addcow_ref/format/rules.json``: the registry the checker and the vectors import
-  must be
-  the text the reader sees.
-* ``.. addcow-fields:: addcow_ref.format.schema.HEADER_V2`` renders the field table and a
-  byte-layout
-  SVG from :func:`addcow_ref.format.layout.field_table`, so the spec never holds a second copy of
-  the
-  layout.
-* ``.. addcow-rule-index::`` renders the table of every rule from ``rules.json``.
+  disagrees with ``addcow_ref/format/rules.json``: the registry the checker and the vectors
+  import must be the text the reader sees. The ID is the box's most prominent text (readers
+  arrive from a checker message that names it); level and severity are separate badges.
+* ``.. addcow-fields::`` (field table and byte-layout SVG) lives in ``addcow_layout``, and
+  ``.. addcow-rule-index::`` in ``addcow_ruleindex``; :func:`setup` loads both.
 * ``:rule:`HDR-MAGIC``` links to a rule's anchor; an unknown ID is a build warning.
 * Each rule box ends with "Tested by": the vectors of ``vectors/manifest.json`` that obey the
   rule (valid vectors exercising it) and those that break it, read at build time and linked to
@@ -22,9 +18,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import html
-import importlib
 import json
 from collections.abc import Sequence
 from importlib import resources
@@ -40,12 +33,16 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
 import addcow_ref
-from addcow_ref.format.layout import FieldInfo, field_table
 from addcow_ref.format.rulesource import anchor_for
 
 logger = logging.getLogger(__name__)
 
-_LEVELS = ("MUST", "SHOULD")
+_LEVELS = ("MUST", "SHOULD", "MAY")
+_READER_DUTIES = ("refuse", "ignore", "either")
+#: How the box words each ``:reader:`` duty (what a reader does with a file breaking the rule).
+_READER_WORDS = {"refuse": "a reader refuses a breaking file",
+                 "ignore": "a reader ignores the breach",
+                 "either": "a reader may refuse or ignore a breach"}
 _SEVERITIES = ("error", "warning", "info")
 _APPLIES = ("file", "reader", "writer")
 _TESTABILITY = ("file", "reader", "writer", "untestable")
@@ -109,13 +106,23 @@ def tested_by(path: Path) -> dict[str, tuple[list[str], list[str]]]:
     return _TESTED_BY[key]
 
 
-def _vector_xref(vector_id: str, docname: str) -> addnodes.pending_xref:
+def _ref_in(cls: str, target: str, text: str, docname: str) -> nodes.inline:
+    """A std-domain link to ``target`` wrapped in a span of class ``cls``.
+
+    The std domain renders an explicit reference as a new ``<span class="std std-ref">``,
+    dropping the classes of the node it was given; the wrapper keeps the class that the style
+    sheet needs (IDs must not wrap at a hyphen) and that tests select by.
+    """
     ref = addnodes.pending_xref(
-        "", refdomain="std", reftype="ref", reftarget=vector_anchor(vector_id),
+        "", refdomain="std", reftype="ref", reftarget=target,
         refexplicit=True, refwarn=True, refdoc=docname,
     )
-    ref += nodes.literal(vector_id, vector_id, classes=["addcow-vector-ref"])
-    return ref
+    ref += nodes.literal(text, text)
+    return nodes.inline("", "", ref, classes=[cls])
+
+
+def _vector_xref(vector_id: str, docname: str) -> nodes.inline:
+    return _ref_in("addcow-vector-ref", vector_anchor(vector_id), vector_id, docname)
 
 
 def _normalize(lines: Sequence[str]) -> str:
@@ -123,14 +130,9 @@ def _normalize(lines: Sequence[str]) -> str:
     return " ".join(" ".join(line.strip() for line in lines).split())
 
 
-def _rule_xref(rule_id: str, docname: str) -> addnodes.pending_xref:
+def rule_xref(rule_id: str, docname: str) -> nodes.inline:
     """A link to a rule's anchor through the std domain, so a missing rule warns at build time."""
-    ref = addnodes.pending_xref(
-        "", refdomain="std", reftype="ref", reftarget=anchor_for(rule_id),
-        refexplicit=True, refwarn=True, refdoc=docname,
-    )
-    ref += nodes.literal(rule_id, rule_id, classes=["addcow-rule-ref"])
-    return ref
+    return _ref_in("addcow-rule-ref", anchor_for(rule_id), rule_id, docname)
 
 
 def _seen(env: BuildEnvironment) -> dict[str, str]:
@@ -155,6 +157,8 @@ class RuleDirective(SphinxDirective):
         "unbreakable": directives.flag,
         "reason": directives.unchanged,
         "since": directives.unchanged,
+        "reader": _exact_choice(_READER_DUTIES),
+        "split-from": directives.unchanged,
         "retired": directives.flag,
     }
 
@@ -171,6 +175,9 @@ class RuleDirective(SphinxDirective):
             (":unbreakable:", "unbreakable" in opts, entry["unbreakable"]),
             (":reason:", (opts.get("reason") or "").strip() or None, entry["reason"]),
             (":retired:", "retired" in opts, entry["status"] == "retired"),
+            (":reader:", opts.get("reader"), entry.get("reader")),
+            (":split-from:", (opts.get("split-from") or "").strip() or None,
+             entry.get("split_from")),
             ("page", self.env.docname, entry["page"]),
             ("text", _normalize(self.content), entry["text"]),
         ]
@@ -205,13 +212,26 @@ class RuleDirective(SphinxDirective):
         link = nodes.reference("", "", internal=True, refid=anchor, classes=["addcow-rule-id"])
         link += nodes.literal(rule_id, rule_id)
         head += link
-        for text, cls in ((level, f"level-{level.lower()}"), (severity, f"severity-{severity}")):
-            head += nodes.Text(" ")
-            head += nodes.inline(text, text, classes=["addcow-badge", f"addcow-badge-{cls}"])
+        # Level and severity are different facts (what the spec demands; how the checker
+        # reports a breach), so they get different badges, each with its own label.
+        badges = nodes.inline(classes=["addcow-badges"])
+        badges += nodes.inline(level, level, classes=["addcow-badge",
+                                                      f"addcow-badge-level-{level.lower()}"])
+        sev = nodes.inline(classes=["addcow-badge", "addcow-badge-severity",
+                                    f"addcow-badge-severity-{severity}"])
+        sev += nodes.inline("severity", "severity", classes=["addcow-badge-label"])
+        sev += nodes.Text(" " + severity)
+        badges += sev
+        head += nodes.Text(" ")
+        head += badges
         meta = (f"applies to: {self.options['applies-to']}; "
                 f"testability: {self.options['testability']}")
         if "field" in self.options:
             meta += f"; field: {self.options['field']}"
+        if "reader" in self.options:
+            meta += f"; {_READER_WORDS[self.options['reader']]}"
+        if "split-from" in self.options:
+            meta += f"; split from {self.options['split-from'].strip()}"
         if "retired" in self.options:
             meta += "; retired"
         head += nodes.Text(" ")
@@ -262,7 +282,7 @@ class RuleRole(SphinxRole):
     """``:rule:`HDR-MAGIC``` -> a link to the clause."""
 
     def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
-        return [_rule_xref(self.text.strip(), self.env.docname)], []
+        return [rule_xref(self.text.strip(), self.env.docname)], []
 
 
 class VectorTargetRole(SphinxRole):
@@ -282,221 +302,6 @@ class VectorRole(SphinxRole):
 
     def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
         return [_vector_xref(self.text.strip(), self.env.docname)], []
-
-
-def _import_struct(path: str) -> Any:
-    module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Segment:
-    field: int
-    start: int  # byte offset inside the struct
-    end: int
-
-
-_PALETTE = ("#dbeafe", "#dcfce7", "#fef3c7", "#fce7f3", "#e0e7ff", "#ccfbf1", "#ffedd5")
-_RESERVED_FILL = "#e5e7eb"
-
-
-def layout_svg(fields: Sequence[FieldInfo], title: str, bytes_per_row: int = 16) -> str:
-    """A byte-layout diagram of ``fields``: one row per ``bytes_per_row`` bytes.
-
-    Rows that lie wholly inside one field (the middle of a long name buffer) collapse into a
-    single "..." row, so a 2560-byte v1 header stays as readable as the 128-byte v2 one.
-    """
-    cell, row_h, left, top = 40, 30, 64, 22
-    total = fields[-1].offset + fields[-1].size if fields else 0
-    rows: list[list[_Segment]] = []
-    for row_start in range(0, total, bytes_per_row):
-        row_end = min(row_start + bytes_per_row, total)
-        segs = [_Segment(i, max(f.offset, row_start), min(f.offset + f.size, row_end))
-                for i, f in enumerate(fields)
-                if f.offset < row_end and f.offset + f.size > row_start]
-        rows.append(segs)
-
-    def whole(i: int) -> int | None:
-        """The field that covers all of row ``i``, if one does."""
-        if not 0 <= i < len(rows) or len(rows[i]) != 1:
-            return None
-        seg = rows[i][0]
-        return seg.field if seg.end - seg.start == bytes_per_row else None
-
-    # Each entry: a list of segments to draw, or (first, last) row numbers of a collapsed run.
-    lines: list[list[_Segment] | tuple[int, int]] = []
-    for i, segs in enumerate(rows):
-        f = whole(i)
-        interior = f is not None and whole(i - 1) == f and whole(i + 1) == f
-        if interior:
-            prev = lines[-1] if lines else None
-            if isinstance(prev, tuple):
-                lines[-1] = (prev[0], i)
-            else:
-                lines.append((i, i))
-        else:
-            lines.append(segs)
-
-    width = left + cell * bytes_per_row + 2
-    height = top + row_h * len(lines) + 2
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="addcow-layout" role="img" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'aria-label="{html.escape(title)}">',
-        f"<title>{html.escape(title)}</title>",
-        '<g font-family="monospace" font-size="11" text-anchor="middle" fill="#111827">',
-    ]
-    for col in range(bytes_per_row):
-        out.append(f'<text x="{left + col * cell + cell / 2}" y="{top - 8}" fill="#6b7280">'
-                   f"+{col:x}</text>")
-    for n, line in enumerate(lines):
-        y = top + n * row_h
-        if isinstance(line, tuple):
-            first, last = line
-            label = (f"... {fields[rows[first][0].field].name} continues: "
-                     f"bytes 0x{first * bytes_per_row:x}-0x{(last + 1) * bytes_per_row - 1:x} ...")
-            out.append(f'<rect x="{left}" y="{y}" width="{cell * bytes_per_row}" height="{row_h}" '
-                       f'fill="#f9fafb" stroke="#9ca3af" stroke-dasharray="4 3"/>')
-            out.append(f'<text x="{left + cell * bytes_per_row / 2}" y="{y + row_h / 2 + 4}" '
-                       f'fill="#6b7280">{html.escape(label)}</text>')
-            continue
-        row_start = line[0].start - line[0].start % bytes_per_row if line else 0
-        out.append(f'<text x="{left - 6}" y="{y + row_h / 2 + 4}" text-anchor="end" '
-                   f'fill="#6b7280">0x{row_start:04x}</text>')
-        for seg in line:
-            info = fields[seg.field]
-            x = left + (seg.start - row_start) * cell
-            w = (seg.end - seg.start) * cell
-            fill = (_RESERVED_FILL if info.name.startswith("reserved")
-                    else _PALETTE[seg.field % len(_PALETTE)])
-            tip = f"{info.name}: offset {info.offset}, {info.size} bytes, {info.ctype}"
-            name = info.name
-            max_chars = max(int(w / 7) - 1, 0)
-            if len(name) > max_chars:
-                name = name[: max(max_chars - 1, 0)] + "~" if max_chars >= 3 else ""
-            out.append(f'<g data-field="{html.escape(info.name)}"><title>{html.escape(tip)}</title>'
-                       f'<rect x="{x}" y="{y}" width="{w}" height="{row_h}" fill="{fill}" '
-                       f'stroke="#374151"/>')
-            if name:
-                out.append(f'<text x="{x + w / 2}" y="{y + row_h / 2 + 4}">'
-                           f"{html.escape(name)}</text>")
-            out.append("</g>")
-    out.append("</g></svg>")
-    return "\n".join(out)
-
-
-class FieldsDirective(SphinxDirective):
-    """The field table and byte-layout diagram of one schema struct."""
-
-    required_arguments = 1
-    option_spec = {"bytes-per-row": directives.positive_int}  # noqa: RUF012
-
-    _COLUMNS = (("Offset", 8), ("Size", 6), ("Type", 10), ("Field", 18),
-                ("Description", 34), ("Constraint", 22), ("Rules", 18))
-
-    def _inline(self, text: str) -> list[nodes.Node]:
-        parsed, messages = self.state.inline_text(text, self.lineno)
-        return [*parsed, *messages]
-
-    def _row(self, cells: Sequence[Sequence[nodes.Node] | str], classes: Sequence[str],
-             head: bool = False) -> nodes.row:
-        row = nodes.row()
-        for (name, _), content, cls in zip(self._COLUMNS, cells, classes, strict=True):
-            entry = nodes.entry(classes=[f"addcow-col-{name.lower()}", *([cls] if cls else [])])
-            para = nodes.paragraph()
-            if isinstance(content, str):
-                para += nodes.Text(content)
-            else:
-                para.extend(content)
-            entry += para
-            row += entry
-        return row
-
-    def run(self) -> list[nodes.Node]:
-        path = self.arguments[0]
-        try:
-            struct = _import_struct(path)
-            fields = field_table(struct)
-        except (ImportError, AttributeError, TypeError, AssertionError) as e:
-            raise self.error(f"cannot read the field table of {path}: {e}") from e
-        name = path.rpartition(".")[2]
-        slug = name.lower().replace("_", "-")
-        total = sum(f.size for f in fields)
-
-        title = f"Byte layout of {name} ({total} bytes), generated from {path}"
-        figure = nodes.figure(classes=["addcow-layout-figure"])
-        figure += nodes.raw("", layout_svg(fields, title, self.options.get("bytes-per-row", 16)),
-                            format="html")
-        caption = f"Byte layout of {name} ({total} bytes)."
-        figure += nodes.caption(caption, caption)
-
-        table = nodes.table(classes=["addcow-fields"])
-        table["ids"].append(f"fields-{slug}")
-        table += nodes.title(f"{name} fields", f"{name} fields")
-        group = nodes.tgroup(cols=len(self._COLUMNS))
-        table += group
-        for _, width in self._COLUMNS:
-            group += nodes.colspec(colwidth=width)
-        thead = nodes.thead()
-        thead += self._row([c for c, _ in self._COLUMNS], [""] * len(self._COLUMNS), head=True)
-        group += thead
-        body = nodes.tbody()
-        for info in fields:
-            rules: list[nodes.Node] = []
-            for i, rule_id in enumerate(info.rules):
-                if i:
-                    rules.append(nodes.Text(", "))
-                rules.append(_rule_xref(rule_id, self.env.docname))
-            field_name = nodes.literal(info.name, info.name)
-            row = self._row(
-                [str(info.offset), str(info.size), [nodes.literal(info.ctype, info.ctype)],
-                 [field_name], self._inline(info.doc), self._inline(info.constraint), rules],
-                [""] * len(self._COLUMNS))
-            row["ids"].append(f"field-{slug}-{info.name.replace('_', '-')}")
-            body += row
-        group += body
-        return [figure, table]
-
-
-class RuleIndexDirective(SphinxDirective):
-    """Every rule of ``rules.json``: ID (linked), level, severity, testability, clause page."""
-
-    def run(self) -> list[nodes.Node]:
-        columns = (("Rule", 22), ("Level", 8), ("Severity", 8), ("Applies to", 8),
-                   ("Testability", 10), ("Clause", 44))
-        table = nodes.table(classes=["addcow-rule-index"])
-        table["ids"].append("addcow-rule-index")
-        group = nodes.tgroup(cols=len(columns))
-        table += group
-        for _, width in columns:
-            group += nodes.colspec(colwidth=width)
-        thead = nodes.thead()
-        head_row = nodes.row()
-        for title, _ in columns:
-            head_row += nodes.entry("", nodes.paragraph(title, title))
-        thead += head_row
-        group += thead
-        body = nodes.tbody()
-        for rule_id, rule in sorted(load_registry().items()):
-            row = nodes.row(classes=[f"addcow-status-{rule['status']}"])
-            cells: list[list[nodes.Node]] = [
-                [_rule_xref(rule_id, self.env.docname)],
-                [nodes.Text(rule["level"])],
-                [nodes.Text(rule["severity"])],
-                [nodes.Text(rule["applies_to"])],
-                [nodes.Text(rule["testability"]
-                            + (" (unbreakable)" if rule["unbreakable"] else ""))],
-                [nodes.Text(rule["title"])],
-            ]
-            for cell in cells:
-                entry = nodes.entry()
-                para = nodes.paragraph()
-                para.extend(cell)
-                entry += para
-                row += entry
-            body += row
-        group += body
-        return [table]
 
 
 def _purge(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
@@ -521,8 +326,6 @@ def _check_all_rendered(app: Sphinx, env: BuildEnvironment) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("rule", RuleDirective)
-    app.add_directive("addcow-fields", FieldsDirective)
-    app.add_directive("addcow-rule-index", RuleIndexDirective)
     app.add_role("rule", RuleRole())
     app.add_role("vector", VectorRole())
     app.add_role("vector-target", VectorTargetRole())
@@ -531,5 +334,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.connect("env-check-consistency", _check_all_rendered)
+    # The field tables and the rule index live in their own modules (each page kind has its
+    # own presentation code); loading them here keeps ``extensions = ['addcow_spec']`` whole.
+    app.setup_extension("addcow_layout")
+    app.setup_extension("addcow_ruleindex")
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True,
             "env_version": 2}
