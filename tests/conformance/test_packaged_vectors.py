@@ -2,10 +2,10 @@
 no ``--vectors``, and ``addcow-vectors extract`` writes it out byte-identical.
 
 The wheel is built from this tree and installed with ``--no-deps`` into a fresh venv in a
-temporary directory; its dependencies come from the running interpreter's site-packages on
-``PYTHONPATH``, which holds no ``addcow`` of its own (the editable install is a ``.pth`` hook,
-and ``.pth`` files on ``PYTHONPATH`` are not run), so every ``addcow_conformance`` import in the
-venv is the wheel's. That keeps the test offline and independent of a package index.
+temporary directory; its dependencies come from links to the running interpreter's
+site-packages without addcow's own packages and ``.pth`` hooks, on ``PYTHONPATH``, so every
+``addcow_conformance`` import in the venv is the wheel's. That keeps the test offline and
+independent of a package index.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from addcow_conformance.packaged import (
     checkout_vectors_dir,
     default_vectors_dir,
     extract_suite,
+    packaged_vectors_dir,
     suite_files,
 )
 
@@ -49,9 +50,20 @@ def _same_tree(a: Path, b: Path) -> list[str]:
     return problems
 
 
-def test_in_a_checkout_the_checkouts_suite_is_the_default() -> None:
-    assert checkout_vectors_dir() == VECTORS.resolve()
-    assert default_vectors_dir() == VECTORS.resolve()
+def test_the_default_suite_is_the_checkouts_or_else_the_packaged_one() -> None:
+    """Run from the checkout (an editable install), its vectors/ wins; installed from a wheel
+    (as tox runs the tests), the kit finds no checkout and uses the suite it carries."""
+    import addcow_conformance
+
+    if Path(addcow_conformance.__file__).resolve().parents[2] == ROOT:
+        assert checkout_vectors_dir() == VECTORS.resolve()
+        assert default_vectors_dir() == VECTORS.resolve()
+    else:
+        assert checkout_vectors_dir() is None
+        packaged = packaged_vectors_dir()
+        assert packaged is not None
+        assert default_vectors_dir() == packaged
+        assert _same_tree(packaged, VECTORS) == []
 
 
 def test_extract_writes_the_suite_byte_identical(tmp_path: Path) -> None:
@@ -94,9 +106,31 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return env_dir
 
 
+_DEPS: list[Path] = []
+
+
+def _dependencies_only() -> Path:
+    """A directory of links to every entry of this interpreter's site-packages except addcow's
+    own packages and ``.pth`` hooks: the dependencies, whether addcow is installed here as an
+    editable hook or (as under tox) as a wheel whose packages would otherwise leak in."""
+    if not _DEPS:
+        import tempfile
+
+        purelib = Path(sysconfig.get_paths()["purelib"])
+        out = Path(tempfile.mkdtemp(prefix="addcow-deps-"))
+        for entry in purelib.iterdir():
+            name = entry.name
+            if (name in ("addcow_ref", "addcow_conformance") or name.endswith(".pth")
+                    or (name.startswith("addcow-") and name.endswith(".dist-info"))):
+                continue
+            (out / name).symlink_to(entry)
+        _DEPS.append(out)
+    return _DEPS[0]
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADDCOW_")}
-    env["PYTHONPATH"] = sysconfig.get_paths()["purelib"]  # the dependencies, not addcow
+    env["PYTHONPATH"] = str(_dependencies_only())
     return env
 
 

@@ -163,6 +163,11 @@ def _as_nobody(argv: list[str]) -> subprocess.CompletedProcess[str]:
     setpriv = shutil.which("setpriv")
     if os.geteuid() != 0 or setpriv is None:
         pytest.skip("needs root and setpriv to drop privileges")
+    drop = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    probe = subprocess.run([*drop, argv[0], "--help"], capture_output=True, text=True,
+                           timeout=60)
+    if probe.returncode != 0:  # e.g. tox's private (0700) .tox directory holds the tools
+        pytest.skip(f"nobody cannot run the installed tools here: {probe.stderr.strip()[:200]}")
     return subprocess.run([setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                            *argv], capture_output=True, text=True, timeout=60)
 
