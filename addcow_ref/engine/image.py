@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 from addcow_ref.engine.addcowbacking import add_cow_opener
@@ -273,15 +274,20 @@ class AddCowImage(MapMixin, ResizeMixin, HydrateMixin):
 
     def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Write guest bytes, copying on write (WRITE-COW-HEAD-TAIL, WRITE-SET-BIT)."""
+        self._modify(offset, len(data), lambda: self._write_locked(offset, data))
+
+    def _modify(self, offset: int, length: int, change: Callable[[], None]) -> None:
+        """Run ``change`` as one request that changes ``[offset, offset + length)`` of the
+        guest: the checks every change needs (open, writable, WRITE-RANGE), nothing for an empty
+        range, and the unknown autoclear bits cleared durably first (FEAT-AUTOCLEAR-DURABLE)."""
         self._check_open()
         self._check_writable()
-        length = len(data)
         self._check_range(offset, length, "WRITE-RANGE")
         if not length:
             return
         with self._request():
             self._prepare_modify()
-            self._write_locked(offset, data)
+            change()
 
     def _write_locked(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         cb = self.cluster_bits
@@ -320,13 +326,7 @@ class AddCowImage(MapMixin, ResizeMixin, HydrateMixin):
         unallocated cluster are copied from the backing file. The fully covered clusters are
         zeroed in the image file without a buffer of zeros: with ``punch`` as a hole
         (``fallocate`` PUNCH_HOLE), else by writing zeros only where it may hold data."""
-        self._check_open()
-        self._check_writable()
-        self._check_range(offset, length, "WRITE-RANGE")
-        if not length:
-            return
-        with self._request():
-            self._prepare_modify()
+        def change() -> None:
             cs = self.cluster_size
             end = offset + length
             lo = -(-offset // cs) * cs
@@ -339,6 +339,8 @@ class AddCowImage(MapMixin, ResizeMixin, HydrateMixin):
             if hi < end:
                 self._write_locked(hi, bytes(end - hi))
             self._zero_clusters(lo >> self.cluster_bits, -(-(hi - lo) // cs), punch)
+
+        self._modify(offset, length, change)
 
     def _zero_clusters(self, first: int, count: int, punch: bool) -> None:
         cb = self.cluster_bits
@@ -372,16 +374,12 @@ class AddCowImage(MapMixin, ResizeMixin, HydrateMixin):
         file where its clusters are allocated (DISCARD-PUNCH; those bytes then read zeros or
         as before). A bit is never cleared and unallocated clusters are left alone, so they
         keep reading the backing file (DISCARD-KEEP-BITS)."""
-        self._check_open()
-        self._check_writable()
-        self._check_range(offset, length, "WRITE-RANGE")
-        if not length:
-            return
-        with self._request():
-            self._prepare_modify()
+        def change() -> None:
             for s, n, allocated in self._byte_runs(offset, length):
                 if allocated:
                     self._zero_raw(s, n, punch=True)
+
+        self._modify(offset, length, change)
 
     def flush(self) -> None:
         """Make every completed write durable: image data first, then the bitmap."""
