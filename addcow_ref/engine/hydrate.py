@@ -80,11 +80,13 @@ class HydrateMixin(ImageBase):
         (IMG-LENGTH): afterwards the image file, as a raw file, is the guest disk."""
         size = self.virtual_size
         try:
-            if self._fs.kind(self.image_path) == "file" and self._raw.size() > size:
+            cut = self._fs.kind(self.image_path) == "file" and self._raw.size() > size
+            if cut:
                 self._raw.truncate(size)
-                self._raw.fsync()
         except OSError as e:
             raise os_error(e, self.image_path, size, "truncate") from None
+        if cut:
+            self._sync_image_file(size)
 
     def _hydrate_clusters(self, first: int, n: int) -> None:
         cb = self.cluster_bits

@@ -239,6 +239,26 @@ class ImageBase:
             except OSError as e:
                 raise self._fail(os_error(e, self.image_path, None, "fsync")) from None
 
+    def _sync_image_file(self, offset: int | None = None) -> None:
+        """fsync the image file after a change outside the data path (a truncate or punch of
+        resize or hydrate). A failure is as final as one in :meth:`_sync_data`
+        (WRITE-SYNC-FAILED): the next step of the operation, and every later change, would
+        otherwise build on bytes that may never reach the disk."""
+        self._check_not_failed()
+        try:
+            self._raw.fsync()
+        except OSError as e:
+            raise self._fail(os_error(e, self.image_path, offset, "fsync")) from None
+
+    def _sync_addcow_file(self) -> None:
+        """fsync the add-cow file after a header or bitmap change made outside the cache (resize,
+        the header rewrite); a failure marks the image failed (WRITE-SYNC-FAILED)."""
+        self._check_not_failed()
+        try:
+            self._meta.fsync()
+        except OSError as e:
+            raise self._fail(os_error(e, self.path, None, "fsync", AddCowError)) from None
+
     def _flush_locked(self) -> None:
         self._sync_data()
         try:
@@ -258,14 +278,15 @@ class ImageBase:
     def _rewrite_header(self, **changes: int) -> None:
         """Write the header with ``changes`` and fsync it. Only writers call this, after
         :meth:`_check_writable`: a writable image has a version 2 header."""
+        self._check_not_failed()
         old = self.header
         assert isinstance(old, HeaderV2), "only version 2 images open writable"
         header: HeaderV2 = old.replace(**changes)
         try:
             self._meta.pwrite(0, header.build())
-            self._meta.fsync()
         except OSError as e:
             raise os_error(e, self.path, 0, "header write", AddCowError) from None
+        self._sync_addcow_file()
         self.header = header
         self._set_descriptor(self._desc.updated(header))
 

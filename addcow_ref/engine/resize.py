@@ -102,9 +102,9 @@ class ResizeMixin(ImageBase):
                 if self._raw.size() > old_size:
                     self._raw.truncate(old_size)  # old bytes past S0 must not reappear
                 self._raw.truncate(new_size)
-            self._raw.fsync()
         except OSError as e:
             raise os_error(e, self.image_path, old_size, "resize") from None
+        self._sync_image_file(old_size)
 
     def _set_grown_bits(self, old_count: int, new_count: int) -> None:
         """Write ones for clusters ``[old_count, new_count)`` straight to the add-cow file (the
@@ -126,7 +126,7 @@ class ResizeMixin(ImageBase):
             pos += n
         if self._meta_io("size", self._meta.size) > bo + new_len:
             self._meta_io("bitmap write", lambda: self._meta.truncate(bo + new_len))
-        self._meta_io("fsync", self._meta.fsync)
+        self._sync_addcow_file()
 
     def _shrink(self, new_size: int) -> None:
         d = self._desc
@@ -148,11 +148,13 @@ class ResizeMixin(ImageBase):
                 kept = bytes([old[0] & ~mask & 0xFF])
                 self._meta_io("bitmap write", lambda: self._meta.pwrite(last, kept))
         self._meta_io("truncate", lambda: self._meta.truncate(bo + new_len))
-        self._meta_io("fsync", self._meta.fsync)
+        self._sync_addcow_file()
         # 3. cut a regular image file to the new size
         try:
-            if self._fs.kind(self.image_path) == "file" and self._raw.size() > new_size:
+            cut = self._fs.kind(self.image_path) == "file" and self._raw.size() > new_size
+            if cut:
                 self._raw.truncate(new_size)
-                self._raw.fsync()
         except OSError as e:
             raise os_error(e, self.image_path, new_size, "truncate") from None
+        if cut:
+            self._sync_image_file(new_size)

@@ -6,6 +6,8 @@ close commits nothing."""
 from __future__ import annotations
 
 import errno
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from addcow_conformance.checker.engine import check_path
 
 import addcow_ref
 from addcow_ref.format.errors import AddCowError
+from addcow_ref.format.header import HeaderV2
 from tests.addcow_ref.faultfs import FaultFS
 
 CB = 12
@@ -88,3 +91,109 @@ def test_hydrate_with_a_failed_sync_sets_no_bit(tmp_path: Path) -> None:
     with addcow_ref.open_image(path) as again:
         assert not again.all_allocated
     assert check_path(path).exit_code == 0
+
+
+# -- every fsync of resize, hydrate and the header rewrite -------------------------------------
+#
+# These syncs do not go through the data path (a truncate or punch of the image file, bitmap
+# bytes written straight to the add-cow file, the header): each one is a boundary where a failed
+# fsync must leave the image failed, never retried by the next step or by a later change.
+
+def _grow(img: addcow_ref.AddCowImage) -> None:
+    img.resize(SIZE + (40 << CB) + 512)  # several new bitmap bytes and a partial last cluster
+
+
+def _shrink(img: addcow_ref.AddCowImage) -> None:
+    img.resize(SIZE - (3 << CB) - 512)
+
+
+def _hydrate(img: addcow_ref.AddCowImage) -> None:
+    img.hydrate()
+
+
+def _clear_autoclear(img: addcow_ref.AddCowImage) -> None:
+    img.write(5 << CB, b"w" * 7)  # the first change clears an unknown autoclear bit first
+    img.flush()
+
+
+OPERATIONS: dict[str, Callable[[addcow_ref.AddCowImage], None]] = {
+    "grow": _grow, "shrink": _shrink, "hydrate": _hydrate, "autoclear-header": _clear_autoclear}
+
+
+def _prepared(tmp_path: Path, name: str) -> Path:
+    """An image in the state the operation needs: a few clusters written; for hydrate an image
+    file longer than the disk (so hydrate's truncate and its sync run); for the header case an
+    unknown autoclear bit (the writer must clear it with a header rewrite)."""
+    path = _image(tmp_path)
+    with addcow_ref.open_image(path, "r+") as img:
+        img.write(1 << CB, b"d" * (2 << CB))
+        img.write(SIZE - 100, b"e" * 100)
+    if name == "hydrate":
+        with open(tmp_path / "disk.raw", "r+b") as f:
+            f.truncate(SIZE + (3 << CB))
+    if name == "autoclear-header":
+        from addcow_ref.format.forge import set_field
+        with addcow_ref.open_image(path) as img:
+            header = img.header
+        assert isinstance(header, HeaderV2)
+        autoclear = header.autoclear_features
+        set_field(path, "autoclear_features", autoclear | (1 << 40))
+    return path
+
+
+def _fsyncs(tmp_path: Path, name: str) -> int:
+    """How many fsyncs ``name`` makes after the image is open (a dry run with no fault)."""
+    path = _prepared(tmp_path / "count", name)
+    counter = _FailKthFsync(-1)  # never fails: only counts
+    img = addcow_ref.open_image(path, "r+", fs=FaultFS(counter))
+    counter.armed = True
+    OPERATIONS[name](img)
+    counter.armed = False
+    img.close()
+    return counter.seen
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_a_failed_sync_at_every_boundary_of_resize_hydrate_and_header_is_final(
+        tmp_path: Path, name: str) -> None:
+    (tmp_path / "count").mkdir()
+    total = _fsyncs(tmp_path, name)
+    assert total >= 2, f"{name} made {total} fsyncs; the test would test nothing"
+    for k in range(total):
+        case = tmp_path / f"{name}-{k}"
+        case.mkdir()
+        path = _prepared(case, name)
+        fault = _FailKthFsync(k)
+        img = addcow_ref.open_image(path, "r+", fs=FaultFS(fault))
+        fault.armed = True
+        with pytest.raises(AddCowError, match="EIO"):
+            OPERATIONS[name](img)
+        assert fault.failed, f"{name}: fsync {k} was never reached"
+        # the failure is final: the next change is refused, whatever the next fsync would do
+        changes: list[Callable[[], None]] = [functools.partial(img.write, 0, b"z"), img.flush,
+                                            functools.partial(img.resize, SIZE)]
+        for change in changes:
+            with pytest.raises(AddCowError, match="WRITE-SYNC-FAILED"):
+                change()
+        img.close()
+        report = check_path(path)
+        assert report.status in ("conforming", "warnings"), (name, k, report.findings)
+
+
+class _FailKthFsync:
+    """A FaultFS hook: once armed, the ``k``-th fsync (counted from 0) fails with EIO, every
+    other one succeeds."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.seen = 0
+        self.armed = False
+        self.failed = False
+
+    def __call__(self, op: str, _path: str) -> None:
+        if op != "fsync" or not self.armed or self.failed:
+            return
+        if self.seen == self.k:
+            self.failed = True
+            raise OSError(errno.EIO, "injected EIO")
+        self.seen += 1
