@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from addcow_ref.engine.image import AddCowImage, open_image
 from addcow_ref.format.constants import FORMAT_ADD_COW, FORMAT_RAW
 from addcow_ref.format.errors import AddCowError
-from addcow_ref.ops.qemu import run_tool
+from addcow_ref.ops.qemu import file_name, run_tool
 
 __all__ = ["EXPORT_BATCH", "EXPORT_PIECE", "ExportResult", "export_qcow2"]
 
@@ -57,7 +57,8 @@ def _default_backing(img: AddCowImage, out: str) -> tuple[str, str] | None:
         raise AddCowError(f"the backing file {path} is add-cow, which qemu cannot read: pass "
                           "-B with a raw copy of it and -F raw, or -B '' for a standalone qcow2",
                           file=img.path)
-    return os.path.relpath(path, os.path.dirname(os.path.abspath(out))), fmt
+    # stored in the qcow2 as given: ./ keeps a hostile "proto:..." name a file (file_name)
+    return file_name(os.path.relpath(path, os.path.dirname(os.path.abspath(out)))), fmt
 
 
 def _pieces(img: AddCowImage, backed: bool) -> Iterator[tuple[int, int]]:
@@ -94,7 +95,7 @@ def export_qcow2(image: str, out: str, *, backing: str | None = None,
             create += ["-o", f"cluster_size={img.cluster_size}"]
         if chosen is not None:
             create += ["-b", chosen[0], "-F", chosen[1]]
-        run_tool([*create, out, str(int(img.virtual_size))], file=out)
+        run_tool([*create, file_name(out), str(int(img.virtual_size))], file=out)
         try:
             result = _write_pieces(img, out, chosen is not None, progress)
         except BaseException:
@@ -150,7 +151,7 @@ def _run_qemu_io(out: str, commands: list[str]) -> None:
     argv = ["qemu-io", "-f", "qcow2"]
     for c in commands:
         argv += ["-c", c]
-    stdout = run_tool([*argv, out], file=out)
+    stdout = run_tool([*argv, file_name(out)], file=out)
     # qemu-io reports a failed command on stdout and may still exit 0.
     bad = [line for line in stdout.splitlines() if "failed" in line.lower()]
     if bad:

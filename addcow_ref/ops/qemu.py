@@ -26,6 +26,7 @@ from addcow_ref.format.errors import AddCowError
 __all__ = [
     "QemuExtent",
     "QemuInfo",
+    "file_name",
     "format_args",
     "is_uri",
     "qemu_info",
@@ -48,6 +49,17 @@ def format_args(flag: str, fmt: str | None) -> list[str]:
     """``[flag, fmt]`` when a format is given, else nothing (qemu-img then probes, as it
     does for its own users)."""
     return [flag, fmt] if fmt else []
+
+
+def file_name(path: str) -> str:
+    """``path`` as a qemu tool must be given it to open it as a plain file.
+
+    qemu reads ``PROTO:REST`` as a protocol when the colon comes before any slash (``nbd:``,
+    ``ssh:``, ``json:`` …), so a file named ``a:b`` — a backing name read from an image, which
+    is hostile input, or an output file of ours — would reach a protocol driver. A leading
+    ``./`` puts a slash first and keeps it a file; any other name is returned unchanged."""
+    head = path.split("/", 1)[0]
+    return f"./{path}" if ":" in head else path
 
 
 def run_tool(argv: Sequence[str], *, file: str, stdin: bytes | None = None) -> str:

@@ -170,3 +170,26 @@ def test_convert_from_nbd_allocates_only_changes(tmp_path: Path) -> None:
                 break
             time.sleep(0.1)
         os.kill(int(pid.read_text()), 15)
+
+
+def test_export_to_qcow2_keeps_a_colon_name_a_file(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backing name read from the image is hostile input: ``nbd:base.raw`` must not reach
+    qemu as protocol ``nbd`` (qemu parses ``PROTO:REST`` when the colon comes before any
+    slash), nor may an output file named so. Before, ``qemu-img create`` failed on it."""
+    tools.need("qemu-img", "qemu-io")
+    monkeypatch.chdir(tmp_path)  # relative names, as a user types them
+    base = tmp_path / "nbd:base.raw"
+    base.write_bytes(tools.sector_pattern(1 << 20))
+    addcow("create", "-b", "nbd:base.raw", "-F", "raw", "disk.add-cow", "1M")
+    addcow("write", "-q", "--pattern", "0x5c", "--offset", "65536", "--length", "4096",
+           "disk.add-cow")
+    addcow("convert", "-O", "qcow2", "disk.add-cow", "out:put.qcow2")
+    assert (tmp_path / "out:put.qcow2").is_file()
+    info = tools.qemu_img_json("info", "-f", "qcow2", "./out:put.qcow2")
+    assert info["backing-filename"] == "./nbd:base.raw"
+    qrun(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", "./out:put.qcow2", "guest.raw"])
+    data = (tmp_path / "guest.raw").read_bytes()
+    expected = bytearray(base.read_bytes())
+    expected[65536:65536 + 4096] = b"\x5c" * 4096
+    assert data == bytes(expected)
