@@ -14,7 +14,7 @@ import pytest
 
 import addcow_ref
 from addcow_ref.cli.humanize import format_size
-from addcow_ref.format.constants import AutoclearFeature, CompatibleFeature
+from addcow_ref.format.constants import DEFAULT_BITMAP_OFFSET, AutoclearFeature, CompatibleFeature
 from addcow_ref.format.header import parse_header
 from addcow_ref.ops.info import (
     INFO_FIELDS,
@@ -58,7 +58,8 @@ def test_v2_overlay_record_and_renderings(tmp_path: Path) -> None:
         info = image_info(img)
     assert info == ImageInfo(
         filename=str(path), version=2, virtual_size=SIZE, cluster_bits=CB, cluster_size=4096,
-        bitmap_offset=4096, bitmap_length=2, header_length=128, image_file="disk.raw",
+        bitmap_offset=DEFAULT_BITMAP_OFFSET, bitmap_length=2, header_length=128,
+        image_file="disk.raw",
         image_path=str(tmp_path / "disk.raw"), backing_file="disk-base.raw",
         backing_path=str(tmp_path / "disk-base.raw"), image_format="raw",
         backing_format="raw", incompatible_features=0, compatible_features=0,
