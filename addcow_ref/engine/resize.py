@@ -54,9 +54,12 @@ class ResizeMixin(ImageBase):
         """
         self._check_open()
         self._check_writable()
-        if new_size < 0 or new_size % SECTOR_SIZE or new_size > MAX_VIRTUAL_SIZE:
-            raise FormatError(f"new size {new_size} is not a multiple of {SECTOR_SIZE} below "
-                              "2^63", file=self.path, field="virtual_size",
+        if new_size < 0 or new_size > MAX_VIRTUAL_SIZE:
+            raise FormatError(f"new size {new_size} is outside 0 .. 2^63 - 1", file=self.path,
+                              field="virtual_size", rule_id="HDR-VIRTUAL-SIZE-MAX")
+        if new_size % SECTOR_SIZE:
+            raise FormatError(f"new size {new_size} is not a multiple of {SECTOR_SIZE}",
+                              file=self.path, field="virtual_size",
                               rule_id="HDR-VIRTUAL-SIZE-ALIGN")
         with self._rw.exclusive():
             self._check_open()

@@ -312,3 +312,19 @@ def test_hydrate_keeps_holes_and_cuts_a_long_image_file(tmp_path: Path) -> None:
             g.seek(at)
             assert f.read(n) == g.read(n)
     check_valid(tmp_path / "big.addcow", strict=True)
+
+
+@pytest.mark.parametrize(("new_size", "rule"), [
+    (1 << 63, "HDR-VIRTUAL-SIZE-MAX"),  # a multiple of 512: once refused as ALIGN
+    (-512, "HDR-VIRTUAL-SIZE-MAX"),
+    (SIZE + 1, "HDR-VIRTUAL-SIZE-ALIGN"),
+    (SIZE + 511, "HDR-VIRTUAL-SIZE-ALIGN"),
+])
+def test_an_invalid_resize_names_the_rule_it_breaks(tmp_path: Path, new_size: int,
+                                                     rule: str) -> None:
+    path = make_image(tmp_path, size=SIZE, cluster_bits=CB)
+    before = path.read_bytes()
+    with addcow_ref.open_image(path, "r+") as img, pytest.raises(AddCowError) as caught:
+        img.resize(new_size)
+    assert caught.value.rule_id == rule
+    assert path.read_bytes() == before
