@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-from fractions import Fraction
 
 __all__ = ["SIZE_SUFFIXES", "format_size", "parse_size"]
 
@@ -51,6 +50,10 @@ def parse_size(text: str) -> int:
         return int(m.group("hex"), 16)
     suffix = (m.group("suffix") or "b").lower()
     # Fraction, not float or Decimal: exact at any magnitude, so "17179868369E" is not rounded.
+    # Imported here: ``fractions`` loads ``decimal``, and printing a size (``addcow info``) needs
+    # neither.
+    from fractions import Fraction
+
     value = Fraction(m.group("num")) * SIZE_SUFFIXES[suffix]
     if value.denominator != 1:
         raise ValueError(f"{text!r} is not a whole number of bytes")

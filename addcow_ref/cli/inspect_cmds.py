@@ -3,12 +3,15 @@ JSON forms.
 
 The records and their rendering live below the tools (:mod:`addcow_ref.ops.info`,
 :mod:`addcow_ref.ops.chain`, :mod:`addcow_ref.ops.mapping`), shared with anything else that
-prints or compares them; this module only opens the image and picks the form.
+prints or compares them; this module only opens the image and picks the form. What only
+``map`` or ``--backing-chain`` uses is imported by them: ``addcow info`` on one image is a
+start-up cost, and ``tests/test_import_set.py`` holds it to what it uses.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,11 +19,10 @@ from addcow_ref.cli.errors import about, fail, open_named
 from addcow_ref.cli.humanize import format_size
 from addcow_ref.cli.params import CONFINE, FORCE_SHARE, OUTPUT, SIZE
 from addcow_ref.format.constants import FORMAT_ADD_COW
-from addcow_ref.format.text import printable
-from addcow_ref.ops.chain import ChainLevel, backing_chain, render_chain, render_chain_json
-from addcow_ref.ops.holes import LayerFiles, split_extents
 from addcow_ref.ops.info import ImageInfo, image_info, render_info, render_info_json
-from addcow_ref.ops.mapping import iter_map_entries, iter_render_map, write_map_json
+
+if TYPE_CHECKING:
+    from addcow_ref.ops.chain import ChainLevel
 
 __all__ = ["FORMAT_OPTION", "info", "map_"]
 
@@ -47,6 +49,8 @@ def info(fmt: str, whole_chain: bool, output: str, force_share: bool, confine: s
       addcow info disk.add-cow
       addcow info --backing-chain --output=json top.add-cow
     """
+    if whole_chain:
+        from addcow_ref.ops.chain import backing_chain, render_chain, render_chain_json
     with open_named(file, force_share=force_share, confine=confine) as img, about(file):
         if whole_chain:
             levels = backing_chain(img)
@@ -95,6 +99,11 @@ def map_(fmt: str, start_offset: int, max_length: int | None, output: str, force
       addcow map disk.add-cow
       addcow map --output=json --start-offset 1M --max-length 64K disk.add-cow
     """
+    from addcow_ref.format.text import printable
+    from addcow_ref.ops.chain import backing_chain
+    from addcow_ref.ops.holes import LayerFiles, split_extents
+    from addcow_ref.ops.mapping import iter_map_entries, iter_render_map, write_image_map_json
+
     with open_named(file, force_share=force_share, confine=confine) as img, about(file):
         size = int(img.virtual_size)
         if start_offset > size:
@@ -103,11 +112,11 @@ def map_(fmt: str, start_offset: int, max_length: int | None, output: str, force
         length = size - start_offset if max_length is None else min(max_length,
                                                                       size - start_offset)
         with LayerFiles(img) as files:
-            entries = iter_map_entries(split_extents(img.iter_map(start_offset, length),
-                                                     files.files))
             if output == "json":
-                write_map_json(entries, sys.stdout)
+                write_image_map_json(img, files.files, sys.stdout, start_offset, length)
             else:
+                entries = iter_map_entries(split_extents(img.iter_map(start_offset, length),
+                                                         files.files))
                 names = [printable(n) for n in _chain_names(backing_chain(img))]
                 for line in iter_render_map(entries, names):
                     click.echo(line)

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from addcow_ref.cli.humanize import parse_size
-
 __all__ = ["BYTE", "CHUNK_SIZE", "CONFINE", "FORCE_SHARE", "OUTPUT", "SIZE", "ByteType",
            "SizeType"]
 
@@ -34,6 +32,10 @@ class SizeType(_IntParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
+        # Imported when a size is given: humanize's exact arithmetic loads ``fractions`` (and
+        # ``decimal``), which every command that merely declares a size option would pay.
+        from addcow_ref.cli.humanize import parse_size
+
         try:
             return parse_size(str(value))
         except ValueError as e:

@@ -23,6 +23,7 @@ from addcow_ref.format.constants import (
     CompatibleFeature,
 )
 from addcow_ref.format.errors import FormatError
+from addcow_ref.format.fieldtable import HEADER_V2
 from addcow_ref.format.header import (
     HeaderV1,
     HeaderV2,
@@ -32,7 +33,6 @@ from addcow_ref.format.header import (
     read_version,
 )
 from addcow_ref.format.layout import offset_of
-from addcow_ref.format.schema import HEADER_V2
 from addcow_ref.format.validate import header_violations, raise_violations
 
 __all__ = ["ImageDescriptor", "describe_v1", "describe_v2", "read_descriptor"]

@@ -11,8 +11,8 @@ rule are involved.
 
 from __future__ import annotations
 
-import ctypes
 import errno
+import functools
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -33,8 +33,12 @@ _NO_PUNCH = frozenset({errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENODE
                        errno.EPERM})
 
 
+@functools.cache
 def _libc_fallocate() -> Callable[[int, int, int, int], int] | None:
-    """libc's ``fallocate(2)`` wrapper (Python before 3.13 has no ``os.fallocate``)."""
+    """libc's ``fallocate(2)`` wrapper (Python before 3.13 has no ``os.fallocate``), loaded on
+    the first punch: ``ctypes`` is a start-up cost of every tool that only reads."""
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.fallocate
@@ -44,8 +48,6 @@ def _libc_fallocate() -> Callable[[int, int, int, int], int] | None:
     fn.restype = ctypes.c_int
     return fn
 
-
-_FALLOCATE = _libc_fallocate()
 
 
 def fallocate_punch(fd: int, offset: int, length: int) -> bool:
@@ -57,10 +59,13 @@ def fallocate_punch(fd: int, offset: int, length: int) -> bool:
     """
     if length <= 0:
         return True
-    if _FALLOCATE is None:
+    fallocate = _libc_fallocate()
+    if fallocate is None:
         return False
-    if _FALLOCATE(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, offset, length) == 0:
+    if fallocate(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, offset, length) == 0:
         return True
+    import ctypes
+
     err = ctypes.get_errno()
     if err in _NO_PUNCH:
         return False

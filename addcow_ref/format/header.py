@@ -6,17 +6,19 @@ a type error rather than a silent ``AttributeError`` at run time. The attribute 
 schema's field names; ``tests/addcow_ref/test_header_model.py`` compares them with the field
 table (names, order, Python types), so a field added to the schema without the model fails the
 tests. Derived values (``cluster_size``, ``cluster_count``, ``bitmap_length``...) are properties.
+
+Parsing goes through the field table generated from the schema (``fieldtable.py``), so reading
+a header does not import construct; building one (``build()``) uses the schema's
+struct itself, which is loaded then.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Mapping
-from typing import Any, BinaryIO, ClassVar, Self
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Self
 
-from construct import ConstructError, Container, Struct
-
+from addcow_ref.format import fieldtable
 from addcow_ref.format.constants import (
     HEADER_LENGTH_V1,
     HEADER_LENGTH_V2,
@@ -24,8 +26,10 @@ from addcow_ref.format.constants import (
     V1_CLUSTER_BITS,
 )
 from addcow_ref.format.errors import FormatError, TruncatedError
-from addcow_ref.format.layout import field_info, field_table
-from addcow_ref.format.schema import HEADER_V1, HEADER_V2, FieldValue
+from addcow_ref.format.layout import FieldValue, HeaderTable, decode_header, field_info, field_table
+
+if TYPE_CHECKING:
+    from construct import Struct
 
 __all__ = [
     "HeaderV1",
@@ -64,15 +68,30 @@ def decode_format(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("ascii", "backslashreplace")
 
 
+class _SchemaStruct:
+    """A header class's ``_struct``: the schema's construct struct of its ``_table``, imported
+    on first use (``HeaderV2._struct`` is ``schema.HEADER_V2`` as before). It sits on the base
+    class, which is no dataclass: ``@dataclass`` reads every attribute its class annotates, and
+    would import the schema at once."""
+
+    def __get__(self, obj: object, owner: type[_Header]) -> Struct:
+        return owner._table.schema()
+
+
 class _Header:
     """Common behaviour of the v1 and v2 header records."""
 
-    _struct: ClassVar[Struct]
+    #: The field table generated from the schema struct (what parsing and lookups use).
+    _table: ClassVar[HeaderTable]
+    if TYPE_CHECKING:
+        _struct: ClassVar[Struct]
+    else:
+        _struct = _SchemaStruct()
 
     @classmethod
     def field_names(cls) -> list[str]:
         """The schema's field names, in on-disk order."""
-        return [f.name for f in field_table(cls._struct)]
+        return [f.name for f in field_table(cls._table)]
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], **extra: Any) -> Self:
@@ -103,6 +122,8 @@ class _Header:
 
     def build(self) -> bytes:
         """The header's bytes, exactly ``sizeof`` of its schema long."""
+        from construct import ConstructError, Container  # building is not on the start-up path
+
         try:
             return bytes(self._struct.build(Container(self.as_dict())))
         except (ConstructError, TypeError, ValueError) as e:
@@ -129,7 +150,7 @@ class _Header:
 class HeaderV2(_Header):
     """A version 2 header; see ``schema.HEADER_V2`` for what each field means."""
 
-    _struct: ClassVar[Struct] = HEADER_V2
+    _table: ClassVar[HeaderTable] = fieldtable.HEADER_V2
 
     magic: bytes
     version: int
@@ -170,7 +191,7 @@ class HeaderV1(_Header):
     """A legacy version 1 header. Its cluster size is fixed and its virtual size comes from the
     image file's length, so ``virtual_size`` needs :meth:`with_image_length` first."""
 
-    _struct: ClassVar[Struct] = HEADER_V1
+    _table: ClassVar[HeaderTable] = fieldtable.HEADER_V1
     cluster_bits: ClassVar[int] = V1_CLUSTER_BITS
     bitmap_offset: ClassVar[int] = HEADER_LENGTH_V1
     header_length: ClassVar[int] = HEADER_LENGTH_V1
@@ -208,8 +229,12 @@ class HeaderV1(_Header):
         return self.backing_file.split(b"\0", 1)[0]
 
 
-def _read_exact(f: BinaryIO, size: int, file: str | None) -> bytes:
-    data = f.read(size)
+def _read_exact(data_or_file: bytes | bytearray | memoryview | BinaryIO, size: int,
+                file: str | None) -> bytes:
+    if isinstance(data_or_file, (bytes, bytearray, memoryview)):
+        data = bytes(data_or_file[:size])
+    else:
+        data = data_or_file.read(size)
     if len(data) < size:
         raise TruncatedError(
             f"file is {len(data)} bytes long, shorter than the {size}-byte header",
@@ -219,7 +244,7 @@ def _read_exact(f: BinaryIO, size: int, file: str | None) -> bytes:
 
 def read_version(data: bytes) -> int | None:
     """The version field of a header prefix, or None if the prefix is too short."""
-    info = field_info(HEADER_V2, "version")
+    info = field_info(fieldtable.HEADER_V2, "version")
     if len(data) < info.end:
         return None
     return int.from_bytes(data[info.offset:info.end], "big")
@@ -228,16 +253,14 @@ def read_version(data: bytes) -> int | None:
 def parse_header(data: bytes | BinaryIO, *, file: str | None = None) -> HeaderV2:
     """Parse the 128-byte fixed v2 header. Only truncation is an error here: rule checks are
     ``validate.py``'s, so a checker can see every field of a broken header."""
-    f = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
-    raw = _read_exact(f, HEADER_LENGTH_V2, file)
-    return HeaderV2.from_values(HEADER_V2.parse(raw))
+    raw = _read_exact(data, HEADER_LENGTH_V2, file)
+    return HeaderV2.from_values(decode_header(fieldtable.HEADER_V2, raw))
 
 
 def parse_header_v1(data: bytes | BinaryIO, *, file: str | None = None) -> HeaderV1:
     """Parse the 2560-byte v1 header (virtual size still unknown: see ``with_image_length``)."""
-    f = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
-    raw = _read_exact(f, HEADER_LENGTH_V1, file)
-    return HeaderV1.from_values(HEADER_V1.parse(raw))
+    raw = _read_exact(data, HEADER_LENGTH_V1, file)
+    return HeaderV1.from_values(decode_header(fieldtable.HEADER_V1, raw))
 
 
 def build_header(**values: Any) -> bytes:

@@ -11,13 +11,27 @@ import dataclasses
 import json
 import os
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
-__all__ = ["DOCS_SITE", "DOCS_URL_ENV", "ReaderDuty", "Rule", "all_rules", "docs_base_url",
-           "get_rule", "rule_url", "spec_version"]
+__all__ = [
+    "DOCS_SITE",
+    "DOCS_URL_ENV",
+    "REGISTRY_PATH",
+    "ReaderDuty",
+    "Rule",
+    "all_rules",
+    "docs_base_url",
+    "get_rule",
+    "registry_bytes",
+    "rule_url",
+    "spec_version",
+]
+
+#: ``rules.json`` sits beside this module in the source tree, the wheel and the editable
+#: install alike (hatch ships every file of the package directory). A plain read of that path, not
+#: ``importlib.resources``, whose import costs more than reading the registry: this module is on
+#: the start-up path of ``addcow-check``.
+REGISTRY_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rules.json")
 
 #: The published site, one directory per spec version (``.readthedocs.yaml``). Clause links are
 #: ``DOCS_SITE + spec_version() + "/" + rule.url_path``: a link names the version of the text
@@ -63,8 +77,14 @@ class Rule:
 @cache
 def all_rules() -> dict[str, Rule]:
     """Every rule, keyed by ID, in ID order."""
-    data = json.loads(resources.files(__package__).joinpath("rules.json").read_text("utf-8"))
+    data = json.loads(registry_bytes().decode("utf-8"))
     return {r["id"]: Rule(**r) for r in data["rules"]}
+
+
+def registry_bytes() -> bytes:
+    """The bytes of ``rules.json``, as shipped (what a report's ``rules_digest`` hashes)."""
+    with open(REGISTRY_PATH, "rb") as f:
+        return f.read()
 
 
 def get_rule(rule_id: str) -> Rule:
@@ -85,7 +105,12 @@ def docs_base_url(base: str | None = None) -> str:
     """The docs root clause paths are appended to, always ending in ``/``: ``base`` when given,
     else ``$ADDCOW_DOCS_URL``, else the published site at :func:`spec_version`. A value without
     a URL scheme is a directory (a local ``sphinx-build`` output) and becomes a ``file://`` URL."""
-    chosen = base if base else os.environ.get(DOCS_URL_ENV) or f"{DOCS_SITE}{spec_version()}/"
+    chosen = base if base else os.environ.get(DOCS_URL_ENV)
+    if not chosen:  # the published site: a URL already (and no urllib import for every check)
+        return f"{DOCS_SITE}{spec_version()}/"
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
     if not urlsplit(chosen).scheme or len(urlsplit(chosen).scheme) == 1:  # 1: a Windows drive
         chosen = Path(chosen).expanduser().resolve().as_uri()
     return chosen if chosen.endswith("/") else chosen + "/"

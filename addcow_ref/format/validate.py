@@ -3,15 +3,14 @@
 Each function returns every :class:`Violation` it finds instead of raising: the reference opens an
 image only if no error-severity violation is returned (and raises the first), the checker reports
 them all. Single-field rules come from the ``checks`` declared in ``schema.py``; cross-field and
-file-level rules are written here once.
+file-level rules are written here once. The offsets and checks come from the field table
+generated from the schema (``fieldtable.py``), so validating a header does not import construct.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-
-from construct import Container, Struct
 
 from addcow_ref.format.constants import (
     BACKING_FORMATS,
@@ -21,10 +20,10 @@ from addcow_ref.format.constants import (
     KNOWN_INCOMPATIBLE_FEATURES,
 )
 from addcow_ref.format.errors import FormatError, TruncatedError, UnsupportedFeatureError
+from addcow_ref.format.fieldtable import HEADER_V1, HEADER_V2
 from addcow_ref.format.header import HeaderV1, HeaderV2, decode_format
 from addcow_ref.format.layout import field_info, field_table, span_of
 from addcow_ref.format.rules import get_rule
-from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 
 __all__ = [
     "NextData",
@@ -75,10 +74,9 @@ def _hex(b: bytes) -> str:
 
 def check_fields(header: HeaderV2 | HeaderV1) -> list[Violation]:
     """Evaluate every single-field ``checks`` entry of the header's schema."""
-    struct: Struct = header._struct
-    values = Container(header.as_dict())
+    values = header.as_dict()
     out: list[Violation] = []
-    for info in field_table(struct):
+    for info in field_table(header._table):
         for rule_id, expr in info.checks.items():
             if expr(values):
                 continue

@@ -12,9 +12,7 @@ also carries the root-relative ``clause`` path, which holds under any root.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from importlib import resources
 from typing import TypedDict
 
 import addcow_ref
@@ -28,7 +26,13 @@ from addcow_conformance.checker.findings import (
     ReportDict,
     worst_exit_code,
 )
-from addcow_ref.format.rules import docs_base_url, get_rule, rule_url, spec_version
+from addcow_ref.format.rules import (
+    docs_base_url,
+    get_rule,
+    registry_bytes,
+    rule_url,
+    spec_version,
+)
 
 __all__ = ["REPORT_VERSION", "TOOL_NAME", "CheckDocument", "human_lines", "json_document",
            "rules_digest", "spec_version"]
@@ -68,8 +72,9 @@ class CheckDocument(TypedDict):
 def rules_digest() -> str:
     """SHA-256 of the rule registry the verdicts were reached with: two reports are comparable
     only if their digests are equal."""
-    data = resources.files("addcow_ref.format").joinpath("rules.json").read_bytes()
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    import hashlib  # only JSON reports carry the digest: not on the human output's path
+
+    return "sha256:" + hashlib.sha256(registry_bytes()).hexdigest()
 
 
 class LinkedFindingDict(FindingDict):

@@ -12,8 +12,8 @@ from addcow_conformance.checker.context import CheckContext
 from addcow_conformance.checker.registry import check
 from addcow_conformance.checker.scan import bitmap_scan
 from addcow_ref.format.constants import CompatibleFeature
+from addcow_ref.format.fieldtable import HEADER_V2
 from addcow_ref.format.layout import offset_of
-from addcow_ref.format.schema import HEADER_V2
 from addcow_ref.format.validate import Violation
 
 __all__: list[str] = []

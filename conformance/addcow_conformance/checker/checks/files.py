@@ -31,9 +31,9 @@ from addcow_ref.format.constants import (
     MAX_VIRTUAL_SIZE,
     VERSION_1,
 )
+from addcow_ref.format.fieldtable import HEADER_V1, HEADER_V2
 from addcow_ref.format.header import HeaderV1, HeaderV2
 from addcow_ref.format.layout import offset_of
-from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 from addcow_ref.format.validate import Violation
 
 __all__: list[str] = []

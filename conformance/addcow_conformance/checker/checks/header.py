@@ -7,8 +7,8 @@ from addcow_conformance.checker.context import CheckContext
 from addcow_conformance.checker.derive import field_violations, of_rule
 from addcow_conformance.checker.registry import check
 from addcow_ref.format.constants import HEADER_LENGTH_V1, HEADER_LENGTH_V2, VERSION_1
+from addcow_ref.format.fieldtable import HEADER_V2
 from addcow_ref.format.layout import field_info
-from addcow_ref.format.schema import HEADER_V2
 from addcow_ref.format.validate import Violation
 
 #: header_length is a multiple of this (HDR-LENGTH-MULTIPLE), so appended fields stay aligned.

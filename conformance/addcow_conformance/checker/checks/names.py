@@ -20,9 +20,9 @@ from addcow_conformance.checker.derive import (
 )
 from addcow_conformance.checker.findings import Finding, finding_of
 from addcow_conformance.checker.registry import check
+from addcow_ref.format.fieldtable import HEADER_V1, HEADER_V2
 from addcow_ref.format.header import HeaderV1
 from addcow_ref.format.layout import offset_of
-from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 from addcow_ref.format.validate import Violation
 
 __all__: list[str] = []
