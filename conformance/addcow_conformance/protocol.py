@@ -65,7 +65,8 @@ SYNOPSIS = (
 )
 
 #: The operations an ``apply`` list may hold.
-APPLY_OPERATIONS = ("write", "write-zeroes", "discard", "resize", "flush", "hydrate")
+APPLY_OPERATIONS = ("write", "write-zeroes", "discard", "resize", "flush", "hydrate",
+                    "upgrade")
 
 
 def apply_flag(operation: str) -> str:
@@ -113,6 +114,8 @@ REQUIREMENTS: dict[str, str] = {
                            "operations)",
     apply_flag("hydrate"): "the implementation hydrates images (`apply` with hydrate "
                            "operations)",
+    apply_flag("upgrade"): "the implementation upgrades a version 1 image to version 2 in "
+                           "place (`apply` with upgrade operations)",
     FEATURE_V1: "the implementation reads legacy version 1 images",
     FEATURE_BACKING_CHAIN: "the implementation opens add-cow backing files (chains)",
     FEATURE_BITMAP_VALIDATION: "the implementation checks bitmap contents (padding bits, the "

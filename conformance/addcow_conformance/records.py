@@ -109,7 +109,8 @@ REQUIRED_INFO_KEYS: tuple[str, ...] = tuple(
 class Operation(TypedDict, total=False):
     """One entry of an ``apply`` list: a write (``data_hex``, or ``length`` bytes of
     ``pattern``), a write-zeroes or discard of ``length`` bytes at ``offset``, a resize to
-    ``size``, a flush, or a hydrate."""
+    ``size``, a flush, a hydrate, or an upgrade of a version 1 image (``{"op": "upgrade"}``, no
+    other key)."""
 
     op: Required[str]
     offset: int

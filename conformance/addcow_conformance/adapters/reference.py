@@ -47,7 +47,9 @@ from addcow_conformance.protocol import (
 )
 from addcow_conformance.records import Extent, Operation
 from addcow_ref.format.errors import AddCowError
+from addcow_ref.format.header import read_version
 from addcow_ref.ops.info import image_info
+from addcow_ref.ops.upgrade import upgrade_v1
 
 __all__ = [
     "EXIT_OK",
@@ -63,7 +65,13 @@ __all__ = [
 _CHUNK = 1 << 20
 
 #: The ``apply`` operations the reference library implements (of ``APPLY_OPERATIONS``).
-REFERENCE_OPERATIONS = ("write", "write-zeroes", "discard", "resize", "flush", "hydrate")
+REFERENCE_OPERATIONS = ("write", "write-zeroes", "discard", "resize", "flush", "hydrate",
+                        "upgrade")
+
+#: The one operation that works on the file, not on an open image: the upgrade writes a new
+#: file and renames it over the old one, and a version 1 image may not be opened for writing
+#: (V1-NO-WRITE-OPEN), so it runs with the image closed.
+UPGRADE = "upgrade"
 
 USAGE = "usage: " + "\n       ".join(f"addcow-impl {line}" for line in SYNOPSIS)
 
@@ -174,6 +182,26 @@ class ReferenceAdapter:
     def discard(self, image: Any, offset: int, length: int) -> None:
         image.discard(offset, length)
 
+    def upgrade(self, path: str) -> None:
+        """Upgrade a version 1 image to version 2 in place; a version 2 image is left as it is.
+
+        The spec defines the upgrade of version 1 only (spec/legacy.rst, "Upgrading to version
+        2"); for a version 2 image the reference's own ``addcow upgrade`` does nothing and says
+        so, and the adapter follows it, so an upgrade is idempotent. ``ops.upgrade.upgrade_v1``
+        itself refuses a version 2 file, hence the version check here. The version 2 image is
+        still opened (read-only), so an invalid one is refused for the rule it breaks.
+        """
+        try:
+            with open(path, "rb") as f:
+                version = read_version(f.read(12))
+        except OSError:
+            version = None  # upgrade_v1 reports the file it cannot open
+        if version != 2:
+            upgrade_v1(path)
+            return
+        with self.open(path):  # an invalid version 2 image is still refused, for its rule
+            pass
+
     # -- commands -------------------------------------------------------------------------
 
     def emit_json(self, value: Any) -> None:
@@ -249,10 +277,26 @@ class ReferenceAdapter:
 
     def cmd_apply(self, path: str, ops_path: str) -> int:
         ops = self.load_ops(ops_path)
-        with self.open(path, "r+") as image:
-            for op in ops:
-                self.apply_op(image, op)
-            self.flush(image)
+        for op in ops:
+            if op.get("op") == UPGRADE and set(op) != {"op"}:
+                raise UsageError(f"malformed operation {op!r} (an upgrade takes no arguments)")
+        # Runs of ordinary operations between upgrades, each on the image opened read-write;
+        # a list without an upgrade is one run (an empty list too: opening for writing is
+        # itself refused on a version 1 image, V1-NO-WRITE-OPEN).
+        runs: list[list[Operation]] = [[]]
+        for op in ops:
+            if op.get("op") == UPGRADE:
+                runs.append([])
+            else:
+                runs[-1].append(op)
+        for i, run in enumerate(runs):
+            if i:
+                self.upgrade(path)
+            if run or len(runs) == 1:
+                with self.open(path, "r+") as image:
+                    for op in run:
+                        self.apply_op(image, op)
+                    self.flush(image)
         return EXIT_OK
 
     def dispatch(self, argv: Sequence[str]) -> int:

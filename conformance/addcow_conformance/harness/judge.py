@@ -2,7 +2,8 @@
 
 A valid vector is held to every capability the adapter declares (info, map, whole-guest and probe
 reads, or apply and the files after it); an invalid one must be refused, cleanly (exit 65), by
-the first call that does not succeed; an acceptable one follows the adapter's declared policy,
+every call of its refusal plan (info, map and a read where the bitmap bit is 0, or the apply of
+an op vector); an acceptable one follows the adapter's declared policy,
 or may go either way when it declared none. Each judgement is one :class:`CheckResult`.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from addcow_conformance.harness.capabilities import Capabilities
@@ -23,6 +24,7 @@ from addcow_conformance.harness.compare import (
 )
 from addcow_conformance.harness.impl import CallResult
 from addcow_conformance.harness.outcomes import CheckResult
+from addcow_conformance.harness.refusal_reads import refusal_reads
 from addcow_conformance.harness.sandbox import Sandbox
 from addcow_conformance.protocol import (
     CMD_APPLY,
@@ -36,6 +38,13 @@ from addcow_conformance.protocol import (
 from addcow_conformance.records import AfterBlock, ExpectBlock
 
 __all__ = ["JudgeOptions", "VectorJudge"]
+
+
+def _call_text(args: Sequence[str]) -> str:
+    """A call as a report names it: the subcommand, and a read's range (``read [0, +1)``)."""
+    if args and args[0] == CMD_READ and len(args) == 4:
+        return f"read [{args[2]}, +{args[3]})"
+    return args[0] if args else "?"
 
 
 class JudgeOptions(Protocol):
@@ -355,43 +364,67 @@ class VectorJudge:
             rules.append(cite)
         return rules
 
-    def check_refused(self, why: str) -> None:
-        """An invalid image (or an acceptable one under a 'refuse' policy) must be refused.
-
-        The calls are made in order (info, map; apply for op vectors); the first that does not
-        succeed decides. Accepting in every call is a failure; a non-clean refusal (a traceback's
-        exit 1, a signal) is ``refused-unclean`` unless ``--lenient-refusal``.
-        """
-        expected = {"refusal": {"rules": self.allowed_rules()}, "why": why}
+    def refusal_plan(self) -> list[tuple[str, list[str]]]:
+        """The calls that must each refuse the image: ``apply`` for op vectors; otherwise
+        ``info``, ``map`` and reads of where the bitmap bit is 0 (``refusal_reads``), since an
+        implementation that checks the image only in ``info`` and ``map``, and answers a read
+        from the bitmap and the backing file, accepts the image as surely as one that opens it."""
         if self.v.kind == "op":
             ops = self.v.expect.get("ops", self.v.raw.get("ops", []))
             self.sb.write_ops(ops)
-            plan = [("apply", [CMD_APPLY, str(self.image), str(self.sb.ops_path)])]
-        else:
-            plan = [("info", [CMD_INFO, str(self.image)]), ("map", [CMD_MAP, str(self.image)])]
-        plan = [(cap, args) for cap, args in plan if self.caps.has(cap)]
+            return [(CMD_APPLY, [CMD_APPLY, str(self.image), str(self.sb.ops_path)])]
+        plan = [(CMD_INFO, [CMD_INFO, str(self.image)]), (CMD_MAP, [CMD_MAP, str(self.image)])]
+        for rng in refusal_reads(self.image):
+            plan.append((CMD_READ, [CMD_READ, str(self.image), str(rng["offset"]),
+                                    str(rng["length"])]))
+        return plan
+
+    def check_refused(self, why: str) -> None:
+        """An invalid image (or an acceptable one under a 'refuse' policy) must be refused.
+
+        Every call of the plan (:meth:`refusal_plan`) the adapter declares is made, and each must
+        refuse (READ-DUTY: the reader refuses the image, whatever it is asked). A call that
+        succeeds is a failure, with the calls that refused named, so an implementation that
+        refuses only in some calls (only when a read reaches the backing file, say) is told
+        which. When every call refuses, a refusal that is not clean (a traceback's exit 1, a
+        signal, a timeout) decides, else the first, whose rule ``--check-refusal-reason``
+        checks; a call that is not supported (exit 69) is left out, and all of them makes a skip.
+        """
+        expected = {"refusal": {"rules": self.allowed_rules()}, "why": why}
+        plan = [(cap, args) for cap, args in self.refusal_plan() if self.caps.has(cap)]
         if not plan:
             self.add("info", "skip", "the adapter declares none of the calls this vector needs")
             return
         calls: list[dict[str, Any]] = []
+        made: list[tuple[str, CallResult]] = []
         total = 0.0
         for cap, args in plan:
             r = self.sb.call(args)
             total += r.duration_ms
             calls.append({"args": list(r.args), "status": r.status_text, "stderr": r.stderr})
-            if r.exit_code in (0, EXIT_UNSUPPORTED):
-                continue
-            self._judge_refusal(cap, r, expected, {"calls": calls}, total)
+            made.append((cap, r))
+        accepted = [(cap, r) for cap, r in made if r.exit_code == 0]
+        refusing = [(cap, r) for cap, r in made if r.exit_code not in (0, EXIT_UNSUPPORTED)]
+        broken = ", ".join(self.v.violates) or "its flags"
+        if accepted:
+            cap0, first = accepted[0]
+            message = f"accepted an image that breaks {broken}"
+            if refusing:
+                message += (" (" + ", ".join(_call_text(r.args) for _, r in accepted)
+                            + " succeeded; refused only by "
+                            + ", ".join(_call_text(r.args) for _, r in refusing)
+                            + ": every call must refuse it)")
+            self.add(cap0, "fail", message, expected=expected,
+                     actual={"accepted": True, "accepted_by": [list(r.args) for _, r in accepted]},
+                     context={"calls": calls}, duration_ms=total,
+                     reproduce=self.sb.reproduce(first.args))
             return
-        cap0 = plan[0][0]
-        if all(c["status"] == f"exit {EXIT_UNSUPPORTED}" for c in calls):
-            self.add(cap0, "skip", f"not supported (exit {EXIT_UNSUPPORTED})",
+        if not refusing:
+            self.add(plan[0][0], "skip", f"not supported (exit {EXIT_UNSUPPORTED})",
                      context={"calls": calls})
             return
-        broken = ", ".join(self.v.violates) or "its flags"
-        self.add(cap0, "fail", f"accepted an image that breaks {broken}", expected=expected,
-                 actual={"accepted": True}, context={"calls": calls}, duration_ms=total,
-                 reproduce=self.sb.reproduce(plan[0][1]))
+        cap, r = next(((c, x) for c, x in refusing if x.exit_code != EXIT_REFUSED), refusing[0])
+        self._judge_refusal(cap, r, expected, {"calls": calls}, total)
 
     def _judge_refusal(
         self, cap: str, r: CallResult, expected: dict[str, Any], ctx: dict[str, Any], total: float

@@ -35,6 +35,7 @@ from addcow_conformance.mutants.probing import FormatProbing
 from addcow_conformance.mutants.read_clipped import ReadClipped
 from addcow_conformance.mutants.resize_grow import ResizeGrowExposesBacking
 from addcow_conformance.mutants.size_rounded import VirtualSizeRoundedUp
+from addcow_conformance.mutants.unchecked_read import UnallocatedReadUnchecked
 from addcow_conformance.mutants.v1_flush import V1FlushAccepted
 from addcow_conformance.protocol import EXIT_USAGE
 
@@ -64,6 +65,7 @@ MUTANTS: dict[str, type[ReferenceAdapter]] = {
         CompatibleBitsDropped,
         ImageLengthRefused,
         BackingOpenedLazily,
+        UnallocatedReadUnchecked,
     )
 }
 
