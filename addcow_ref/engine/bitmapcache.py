@@ -33,15 +33,30 @@ import errno
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
 from addcow_ref.engine.fileio import BlockFile
-from addcow_ref.format.bitmap import count_ones, get_bit, iter_runs, padding_mask, set_bit_range
+from addcow_ref.format.bitmap import (
+    RunArrays,
+    count_ones,
+    expect_scan,
+    get_bit,
+    iter_runs,
+    numpy_if_loaded,
+    padding_mask,
+    run_arrays,
+    set_bit_range,
+)
 from addcow_ref.format.errors import AddCowError
 
 __all__ = ["DEFAULT_CAPACITY", "DEFAULT_CHUNK_SIZE", "BitmapCache"]
 
 DEFAULT_CHUNK_SIZE = 64 * 1024
 DEFAULT_CAPACITY = 16
+#: :meth:`BitmapCache.runs` hands a chunk's range to numpy from this many bits on (shorter:
+#: iter_runs, whose per-call cost is lower).
+_RUN_ARRAYS_MIN_BITS = 1 << 12
 
 
 class _Entry:
@@ -229,12 +244,20 @@ class BitmapCache:
         """Maximal runs ``(first_cluster, n_clusters, bit)`` covering ``[first, first + count)``.
 
         Each chunk is pinned only while its runs are computed, so callers may do I/O between
-        runs without holding any part of the cache.
+        runs without holding any part of the cache. A long stretch of a chunk goes through
+        :func:`~addcow_ref.format.bitmap.run_arrays` (numpy finds every boundary at once and
+        the tuples come out of one ``zip``) when numpy is loaded already; short ones, the
+        common case of a read or write, through ``iter_runs``.
         """
         out: list[tuple[int, int, bool]] = []
+        batch = _RUN_ARRAYS_MIN_BITS if numpy_if_loaded() else None
 
         def visit(entry: _Entry, base: int, lo: int, hi: int) -> None:
-            for start, n, value in iter_runs(entry.data, lo, hi - lo):
+            if batch is not None and hi - lo >= batch:
+                chunk_runs: Any = run_arrays(entry.data, lo, hi - lo).tolist()
+            else:
+                chunk_runs = iter_runs(entry.data, lo, hi - lo)
+            for start, n, value in chunk_runs:
                 if out and out[-1][2] == value and out[-1][0] + out[-1][1] == base + start:
                     s, m, _ = out[-1]
                     out[-1] = (s, m + n, value)
@@ -244,8 +267,42 @@ class BitmapCache:
         self._each_chunk(first, min(first + count, self.cluster_count), visit)
         return out
 
+    def run_arrays(self, np: ModuleType, first: int, count: int) -> RunArrays:
+        """:meth:`runs` as numpy columns (int64 starts and lengths in clusters, bool values),
+        merged across chunks, for callers that handle a window of runs at once (the engine's
+        map, :meth:`MapMixin.iter_extent_arrays
+        <addcow_ref.engine.extents.MapMixin.iter_extent_arrays>`)."""
+        end = min(first + count, self.cluster_count)
+        starts: list[Any] = []
+        values: list[Any] = []
+
+        def visit(entry: _Entry, base: int, lo: int, hi: int) -> None:
+            r = run_arrays(entry.data, lo, hi - lo)
+            # Short ranges come back as array.array: the same numbers, as numpy columns.
+            s = np.asarray(r.starts, dtype=np.int64)
+            starts.append(s + base if base else s)
+            values.append(np.asarray(r.values, dtype=bool))
+
+        if end > first:
+            self._each_chunk(first, end, visit)
+        if not starts:
+            empty = np.empty(0, dtype=np.int64)
+            return RunArrays(empty, empty.copy(), np.empty(0, dtype=bool))
+        s = np.concatenate(starts) if len(starts) > 1 else starts[0]
+        v = np.concatenate(values) if len(values) > 1 else values[0]
+        if len(starts) > 1:  # a run may go on across a chunk boundary: one run, not two
+            keep = np.empty(len(v), dtype=bool)
+            keep[0] = True
+            np.not_equal(v[1:], v[:-1], out=keep[1:])
+            s, v = s[keep], v[keep]
+        lengths = np.empty_like(s)
+        np.subtract(s[1:], s[:-1], out=lengths[:-1])
+        lengths[-1] = end - s[-1]
+        return RunArrays(s, lengths, v)
+
     def count_ones(self) -> int:
         """Number of allocated clusters (reads the bitmap chunk by chunk)."""
+        expect_scan(self.length)
         total = 0
 
         def visit(entry: _Entry, base: int, lo: int, hi: int) -> None:

@@ -144,3 +144,31 @@ def test_popcounts_per_word_without_bitwise_count(monkeypatch: pytest.MonkeyPatc
     _set_numpy_mode(monkeypatch, "numpy-1.24")
     assert bitmap._popcounts(numpy, words).tolist() == [0, 1, 64, 2, 8]
     assert bitmap._popcounts(numpy, words[::2]).tolist() == [0, 64, 8]
+
+
+def test_expect_scan_imports_numpy_only_for_big_scans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan announced as big loads numpy before its first chunk (a 128 MiB checker scan
+    otherwise counted 32 MiB with big integers first); a small one leaves it alone."""
+    loads: list[int] = []
+    monkeypatch.setattr(bitmap, "load_numpy", lambda: loads.append(1))
+    bitmap.expect_scan(bitmap._IMPORT_NUMPY_AFTER - 1)
+    assert loads == []
+    bitmap.expect_scan(bitmap._IMPORT_NUMPY_AFTER)
+    assert loads == [1]
+
+
+@pytest.mark.parametrize("fill", [b"\0", b"\xff"])
+def test_run_arrays_skips_uniform_windows_across_a_boundary(
+        fill: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows equal to the bit before them are skipped whole; a run boundary just before,
+    inside and just after such windows is still found."""
+    _set_numpy_mode(monkeypatch, "numpy")
+    monkeypatch.setattr(bitmap, "_RUN_ARRAY_WORDS", 4)
+    other = bytes([fill[0] ^ 0xFF])
+    data = bytearray(fill * 200)
+    for at in (31, 32, 95, 160):
+        data[at] = other[0]
+    for first in (0, 3, 64 * 8 + 1):
+        n = len(data) * 8 - first - 2
+        assert bitmap.run_arrays(bytes(data), first, n).tolist() == \
+            list(bitmap._iter_runs_by_search(bytes(data), first, first + n))
