@@ -14,6 +14,7 @@ from . import (  # noqa: F401  (they register scenarios)
     scn_io,
     scn_nbd,
     scn_qemu_nbd,
+    scn_startup,
 )
 from .measure import Row, interleave
 from .registry import Params, scenario
