@@ -18,12 +18,13 @@ def _layer(a: AddCow, image: bytes, below: bytes | None) -> Disk:
 
 def _chain_vector(vid: str, description: str, top_vs: int, mid_vs: int, base_len: int,
                   top_bits: set[int], mid_bits: set[int], exercises: list[str],
-                  mid_cluster_bits: int = CS_BITS) -> Vector:
+                  mid_cluster_bits: int = CS_BITS, top_cluster_bits: int = CS_BITS,
+                  ranges: list[tuple[int, int]] | None = None) -> Vector:
     base = pattern(f"{vid}:base", base_len)
     mid = AddCow(virtual_size=mid_vs, cluster_bits=mid_cluster_bits, image_name=b"mid.raw",
                  backing_name=b"base.raw", bits=mid_bits)
     mid_image = pattern(f"{vid}:mid", mid_vs)
-    top = AddCow(virtual_size=top_vs, cluster_bits=CS_BITS, backing_name=b"mid.add-cow",
+    top = AddCow(virtual_size=top_vs, cluster_bits=top_cluster_bits, backing_name=b"mid.add-cow",
                  backing_format="add-cow", bits=top_bits)
     top_image = pattern(f"{vid}:top", top_vs)
     mid_guest = _layer(mid, mid_image, base).guest()
@@ -32,8 +33,25 @@ def _chain_vector(vid: str, description: str, top_vs: int, mid_vs: int, base_len
              File("backing", "mid.add-cow", mid.build()),
              File("backing-image", "mid.raw", mid_image), File("backing", "base.raw", base)]
     return Vector(id=vid, description=description, kind="read", result="valid", files=files,
-                  expect=read_expect(info_v2(top), disk), findings=[], exercises=exercises,
-                  requires=["info", "read", "map", "backing-chain"])
+                  expect=read_expect(info_v2(top), disk, ranges), findings=[],
+                  exercises=exercises, requires=["info", "read", "map", "backing-chain"])
+
+
+@producer
+def one_byte_reads() -> list[Vector]:
+    """1-byte reads through an add-cow backing file, at and around its cluster boundaries
+    and its end, where a reader that clips or rounds short reads goes wrong."""
+    cs = 512
+    ranges = [(0, 1), (cs - 1, 1), (cs, 1), (cs + 1, 1), (2 * cs - 1, 1), (2 * cs, 1),
+              (3 * cs - 1, 1), (3 * cs, 1), (4 * cs + 7, 1), (6 * cs - 1, 1),
+              (cs - 1, 2), (3 * cs - 2, 4)]
+    return [_chain_vector(
+        "chains/one-byte-reads-through-add-cow-backing", "1-byte reads of image.add-cow (6 "
+        "clusters of 512 bytes, cluster 4 allocated) over mid.add-cow (3 clusters, cluster 1 "
+        "allocated) over base.raw: each byte comes from the right layer, and past mid's end "
+        "reads as zeros", 6 * cs, 3 * cs, 2 * cs + 100, {4}, {1},
+        ["READ-UNALLOCATED-BACKING", "READ-PAST-BACKING-EOF", "BACK-FORMAT"],
+        mid_cluster_bits=9, top_cluster_bits=9, ranges=ranges)]
 
 
 @producer

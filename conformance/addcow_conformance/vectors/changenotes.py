@@ -116,4 +116,90 @@ NOTES: dict[str, dict[str, str]] = {
         "read/past-the-end-refused": "reads past virtual_size are refused, never clipped "
                                      "(READ-RANGE; expect.refused_reads)",
     },
+    "2.1.0": {
+        # -- added vectors (issue 16: what the mutation run showed the suite could not see)
+        "big/bitmap-over-cache-chunk": "524,421 clusters (a 65,553-byte bitmap): runs across byte "
+                                       "boundaries, bit 4096 and the 64 KiB chunk and map-window "
+                                       "boundary at cluster 524,288; the image file is a 256 MiB "
+                                       "synth file",
+        "big/write-across-bitmap-bytes-and-chunks": "writes over the same long bitmap: allocated "
+                                                    "into unallocated, 8 bitmap bytes at once, "
+                                                    "across the chunk boundary, both ends of a "
+                                                    "long run",
+        "chains/one-byte-reads-through-add-cow-backing": "1-byte reads at every cluster boundary "
+                                                         "of an add-cow backing file and past its "
+                                                         "end",
+        "legacy/resize-refused": "a resize of a v1 image is refused, nothing changes "
+                                 "(V1-NO-WRITE-OPEN; needs apply:resize)",
+        "legacy/upgrade-no-backing": "upgrade of a v1 image to version 2 (needs apply:upgrade): "
+                                     "guest, map and decoded header pinned, the new file's layout "
+                                     "and the image file's tail open",
+        "legacy/upgrade-with-backing": "upgrade of a v1 image over a raw backing file: "
+                                       "backing_format raw, the same 2-byte bitmap and guest "
+                                       "(needs apply:upgrade)",
+        "limits/cluster-bits-255": "cluster_bits 255 is refused (HDR-CLUSTER-BITS); the bitmap "
+                                   "still fits",
+        "limits/cluster-bits-63": "cluster_bits 63 is refused (HDR-CLUSTER-BITS)",
+        "limits/cluster-bits-64": "cluster_bits 64, a cluster wider than any 64-bit size, is "
+                                  "refused (HDR-CLUSTER-BITS)",
+        "names/backing-format-add-cow-upper-case": "backing_format ADD-COW naming a valid add-cow "
+                                                   "file is an unknown format (FMT-CASE, "
+                                                   "READ-NO-PROBE)",
+
+        "names/backing-format-printable-edges": "backing_format !raw~ (0x21 and 0x7e) is well "
+                                                "formed and unknown: a refusal cites "
+                                                "FMT-BACKING-KNOWN, not FMT-PADDING",
+        "names/backing-name-touches-image-name": "the image name starts right after the backing "
+                                                 "name: touching is not overlapping "
+                                                 "(NAME-OVERLAP)",
+        "names/image-format-del-byte": "0x7f (DEL) in image_format, one past the printable "
+                                       "range (FMT-PADDING)",
+        "names/image-format-space": "a space (0x20) in image_format (FMT-PADDING)",
+        "names/names-overlap-one-byte": "the backing name starts on the image name's last byte "
+                                        "(NAME-OVERLAP)",
+        "names/names-overlap-one-byte-reversed": "the image name starts on the backing name's "
+                                                 "last byte (NAME-OVERLAP)",
+        "ops/discard-past-end-refused": "a discard across the end is refused whole (WRITE-RANGE; "
+                                        "needs apply:discard)",
+        "ops/hydrate-all-bits-already-set": "hydration with every bit already 1 sets "
+                                            "all_allocated and copies nothing",
+        "ops/hydrate-backing-ends-mid-cluster": "hydration over a backing file that ends inside a "
+                                                "cluster: zeros past its end over stale image "
+                                                "bytes",
+        "ops/hydrate-clears-unknown-autoclear": "hydration clears an unknown autoclear bit "
+                                                "(FEAT-AUTOCLEAR-UNKNOWN)",
+        "ops/hydrate-long-bitmap": "hydration of 10,000 clusters (a 1250-byte bitmap, more than "
+                                   "one 4 MiB copy step)",
+        "ops/hydrate-no-backing-stale-image": "hydration without a backing file zeroes the stale "
+                                              "bytes of unallocated clusters",
+        "ops/hydrate-over-add-cow-backing": "hydration over an add-cow backing chain (needs "
+                                            "backing-chain); the backing files stay unchanged",
+        "ops/resize-2-63-refused": "a resize to 2^63 is refused citing HDR-VIRTUAL-SIZE-MAX; "
+                                   "nothing changes",
+        "ops/resize-grow-from-partial-byte": "a grow from 3 to 64 clusters: a whole bitmap "
+                                             "without padding",
+        "ops/resize-grow-many-bitmap-bytes": "a grow by 57 clusters: 7 new bitmap bytes set, the "
+                                             "new padding bits 0",
+        "ops/resize-grow-then-write": "a grow and a write across the old end in one apply",
+        "ops/resize-one-sector-less-refused": "a resize to a size one byte short of a multiple of "
+                                              "512 is refused (HDR-VIRTUAL-SIZE-ALIGN)",
+        "ops/resize-shrink-then-write": "a shrink and a write into the new partial last cluster "
+                                        "in one apply",
+        "ops/resize-shrink-to-whole-bytes": "a shrink to a whole number of bitmap bytes: the "
+                                            "bitmap is compared byte for byte",
+        "ops/resize-unaligned-refused": "a resize to a size that is not a multiple of 512 is "
+                                        "refused (HDR-VIRTUAL-SIZE-ALIGN)",
+        "ops/write-allocated-into-unallocated": "a write from an allocated cluster over three "
+                                                "bitmap bytes of mixed bits",
+        "ops/write-whole-bitmap-bytes": "writes of whole bitmap bytes, part of one, and a 1-byte "
+                                        "write",
+        "ops/write-zeroes-past-end-refused": "a write-zeroes across the end is refused "
+                                             "(WRITE-RANGE)",
+        "ops/write-zeroes-to-end-of-disk": "write-zeroes to the end of a disk with a partial last "
+                                           "cluster",
+        "ops/write-zeroes-whole-clusters": "write-zeroes over whole allocated and unallocated "
+                                           "clusters with partial head and tail",
+        "read/many-clusters-multi-byte-runs": "reads from 1 byte to the whole disk over 32 "
+                                              "clusters of 512 bytes, runs across bitmap bytes",
+    },
 }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from addcow_conformance.records import AfterBlock, Operation
+from typing import cast
+
+from addcow_conformance.records import INFO_KEYS, AfterBlock, AfterFile, InfoRecord, Operation
 from addcow_conformance.vectors.builder import V1File, field_offset
 from addcow_conformance.vectors.common import pattern, producer, refusal_vector
 from addcow_conformance.vectors.core import File, Vector, finding, info_v1, read_expect
@@ -145,3 +147,98 @@ def read_only() -> list[Vector]:
                 "refusal": {"rule": "V1-NO-WRITE-OPEN"}, "after": after}, findings=[],
         exercises=["V1-NO-WRITE-OPEN", "V1-READ-ONLY"], requires=["info", "apply:flush", "v1"],
         spec="1")]
+
+
+@producer
+def resize_refused() -> list[Vector]:
+    v = V1File(image_length=65536, bits={0})
+    files = [File("add-cow", "image.add-cow", v.build()),
+             File("image", "image.raw", None, 65536, "zeros")]
+    disk = Disk(v.virtual_size, CB, bytearray(65536), {0}, None)
+    after: AfterBlock = {
+        "files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
+                  for f in files],
+        "guest_sha256": sha256(disk.guest()), "extents": disk.extents(), "info": info_v1(v)}
+    return [Vector(
+        id="legacy/resize-refused", description="A resize of a v1 image (a grow by one "
+        "cluster) must be refused: v1 is read-only; every file stays unchanged", kind="op",
+        result="valid", files=files,
+        expect={"info": info_v1(v), "ops": [{"op": "resize", "size": 2 * 65536}],
+                "refusal": {"rule": "V1-NO-WRITE-OPEN"}, "after": after}, findings=[],
+        exercises=["V1-READ-ONLY", "V1-NO-WRITE-OPEN"], requires=["info", "apply:resize", "v1"],
+        spec="1")]
+
+
+def _upgraded_info(v: V1File) -> InfoRecord:
+    """What ``info`` must say after an upgrade: version 2 with 64 KiB clusters, the same names
+    and disk, a raw backing file (v1 has no other). header_length and bitmap_offset are the
+    writer's layout and not compared; no feature bit is set (not every bit is 1)."""
+    has_backing = bool(v.backing_name)
+    info: dict[str, object] = {
+        "version": 2,
+        "incompatible_features": 0,
+        "compatible_features": 0,
+        "autoclear_features": 0,
+        "virtual_size": v.virtual_size,
+        "cluster_bits": CB,
+        "cluster_size": 1 << CB,
+        "cluster_count": v.cluster_count,
+        "image_file": v.image_name.decode(),
+        "image_format": "raw",
+        "backing_file": v.backing_name.decode() if has_backing else None,
+        "backing_format": "raw" if has_backing else None,
+        "allocated_clusters": len(v.bits),
+    }
+    return cast(InfoRecord, {k: info[k] for k in INFO_KEYS if k in info})
+
+
+def _upgrade(vid: str, description: str, v: V1File, image: bytes | None, image_length: int,
+             backing: bytes | None, exercises: list[str]) -> Vector:
+    """An op vector of ``{"op": "upgrade"}`` on ``v``: the guest, the map and the decoded
+    header after it are pinned; the new add-cow file's bytes are not (its layout is the
+    writer's), and the image and backing files must be left exactly as they were."""
+    assert len(v.bits) < v.cluster_count
+    files = [File("add-cow", "image.add-cow", v.build()),
+             File("image", v.image_name.decode(), image) if image is not None
+             else File("image", v.image_name.decode(), None, image_length, "zeros")]
+    if backing is not None:
+        files.append(File("backing", v.backing_name.decode(), backing))
+    disk = Disk(v.virtual_size, CB, bytearray(image or bytes(image_length)), set(v.bits),
+                backing)
+    opens = ["the bytes of the new version 2 add-cow file: header_length, bitmap_offset and "
+             "where the names go are the writer's layout (the guest, the map and the decoded "
+             "header are compared instead)"]
+    after_files: list[AfterFile] = [
+        {"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
+        for f in files if f.role != "add-cow"]
+    if image_length != v.virtual_size:
+        kept = (image or bytes(image_length))[:v.virtual_size]
+        after_files[0] = {"role": "image", "path": v.image_name.decode(),
+                          "compare_length": v.virtual_size, "sha256": sha256(kept)}
+        opens.append("the image file's bytes past virtual_size and so its length (in version "
+                     "2, IMG-LENGTH is a SHOULD)")
+    after: AfterBlock = {
+        "files": after_files, "guest_sha256": sha256(disk.guest()), "extents": disk.extents(),
+        "info": _upgraded_info(v), "open": opens}
+    return Vector(
+        id=vid, description=description, kind="op", result="valid", files=files,
+        expect={"info": info_v1(v), "ops": [{"op": "upgrade"}], "after": after}, findings=[],
+        exercises=exercises, requires=["info", "read", "map", "apply:upgrade", "v1"], spec="1")
+
+
+@producer
+def upgrades() -> list[Vector]:
+    out = [_upgrade(
+        "legacy/upgrade-no-backing", "Upgrade a v1 image of 3 clusters + 4464 bytes (virtual "
+        "size 200704, rounded down to 512) with clusters 0 and 3 allocated to version 2: the "
+        "same bits, the same guest, the image file's tail still not guest data",
+        V1File(image_length=3 * 65536 + 4464, bits={0, 3}), None, 3 * 65536 + 4464,
+        None, ["V1-READ-ONLY", "READ-PAST-BACKING-EOF", "READ-ALLOCATED"])]
+    out.append(_upgrade(
+        "legacy/upgrade-with-backing", "Upgrade a v1 image of 10 clusters with clusters 1, 2 "
+        "and 8 allocated (a 2-byte bitmap) over a 3000-byte raw backing file: version 2 with "
+        "backing_format raw, the same bits and the same guest", V1File(
+            image_length=10 * 65536, backing_name=b"backing.raw", bits={1, 2, 8}), None,
+        10 * 65536, pattern("legacy/upb:backing", 3000),
+        ["V1-READ-ONLY", "V1-BACKING-RAW", "READ-UNALLOCATED-BACKING", "BMP-BIT-ORDER"]))
+    return out

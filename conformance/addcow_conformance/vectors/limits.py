@@ -74,3 +74,22 @@ def sizes() -> list[Vector]:
                  field="virtual_size")],
         requires=["big-int"]))
     return out
+
+
+@producer
+def cluster_bits_edges() -> list[Vector]:
+    """cluster_bits far past 21, where a cluster is as large as the disk or larger than any
+    integer of 64 bits: the field is refused, never used to size the bitmap."""
+    a = AddCow(virtual_size=1024, cluster_bits=9, backing_name=b"backing.raw", bits={0})
+    image, backing = pattern("limits/cb9:image", 1024), pattern("limits/cb9:backing", 1024)
+    out = []
+    for bits in (63, 64, 255):
+        buf = bytearray(a.build())
+        set_field(buf, "cluster_bits", bits)
+        out.append(twin_of("limits/cluster-bits-9", ("cluster_bits",), refusal_vector(
+            f"limits/cluster-bits-{bits}", f"cluster_bits is {bits}: a cluster of 2^{bits} "
+            "bytes would hold the whole disk, so the 1-byte bitmap still fits, but the field is "
+            "outside 9..21", std_files(bytes(buf), image, backing), ["HDR-CLUSTER-BITS"],
+            [finding("HDR-CLUSTER-BITS", offset=field_offset("cluster_bits"),
+                     field="cluster_bits")])))
+    return out

@@ -19,6 +19,14 @@ def _data(tag: str) -> tuple[bytes, bytes]:
     return pattern(f"names/{tag}:image", VS), pattern(f"names/{tag}:backing", VS)
 
 
+#: The disk of the boundary vectors: one 1 KiB cluster, to keep the committed files small.
+SVS = 1024
+
+
+def _small_data(tag: str) -> tuple[bytes, bytes]:
+    return pattern(f"names/{tag}:image", SVS), pattern(f"names/{tag}:backing", SVS)
+
+
 def long_name(prefix: str, total: int) -> bytes:
     """A relative path of about ``total`` bytes whose components stay under 255 bytes."""
     parts: list[str] = []
@@ -245,3 +253,89 @@ def formats() -> list[Vector]:
                           field="backing_format")],
         expect_extra={"refusal": {"rule": "FMT-BACKING-KNOWN"}}))
     return out
+
+
+@producer
+def boundaries() -> list[Vector]:
+    """The edges of the name and format-field checks: names that touch but do not overlap,
+    names that overlap by one byte, and the printable-ASCII range 0x21..0x7e."""
+    out = []
+    image, backing = _small_data("touch-reversed")
+    a = AddCow(virtual_size=SVS, cluster_bits=10, backing_name=b"backing.raw",
+               image_name_offset=139, backing_name_offset=128, bits=set())
+    out.append(read_vector(
+        "names/backing-name-touches-image-name", "The backing name fills bytes 128..138 and the "
+        "image name starts right after it at 139: names that touch do not overlap", a, image,
+        backing, exercises=["NAME-OVERLAP", "NAME-BOUNDS", "NAME-AREA-ZERO"]))
+    for slug, img_off, bak_off, bak_name, img_name, what in (
+            ("names-overlap-one-byte", 128, 136, b"wback.raw", b"image.raw",
+             "The backing name 'wback.raw' starts at 136, on the last byte ('w') of the image "
+             "name 'image.raw' at 128: one shared byte is an overlap"),
+            ("names-overlap-one-byte-reversed", 138, 128, b"backing.raw", b"w.raw",
+             "The image name 'w.raw' starts at 138, on the last byte ('w') of the backing name "
+             "'backing.raw' at 128: one shared byte is an overlap")):
+        image, backing = _small_data(slug)
+        a = AddCow(virtual_size=SVS, cluster_bits=10, image_name=img_name,
+                   backing_name=bak_name, image_name_offset=img_off,
+                   backing_name_offset=bak_off, bits={0})
+        v = refusal_vector(
+            f"names/{slug}", what, [File("add-cow", "image.add-cow", a.build())],
+            ["NAME-OVERLAP"], [finding("NAME-OVERLAP", offset=field_offset("backing_name_offset"),
+                                       field="backing_name_offset")])
+        v.files += [File("image", img_name.decode(), image),
+                    File("backing", bak_name.decode(), backing)]
+        out.append(v)
+    image, backing = _small_data("space")
+    a = AddCow(virtual_size=SVS, cluster_bits=10, backing_name=b"backing.raw", bits={0})
+    buf = bytearray(a.build())
+    set_field(buf, "image_format", fmt("ra w"))
+    out.append(refusal_vector(
+        "names/image-format-space", "image_format is 'ra w': a space (0x20) is not printable "
+        "in the sense of a format name (0x21..0x7e); the name is also unknown",
+        std_files(bytes(buf), image, backing), ["FMT-PADDING", "FMT-IMAGE"],
+        [finding(r, offset=field_offset("image_format"), field="image_format")
+         for r in ("FMT-PADDING", "FMT-IMAGE")]))
+    image, backing = _small_data("del")
+    buf = bytearray(a.build())
+    set_field(buf, "image_format", fmt(b"raw\x7f"))
+    out.append(refusal_vector(
+        "names/image-format-del-byte", "image_format is 'raw' then 0x7f (DEL), one past the "
+        "printable range; the name is also not raw", std_files(bytes(buf), image, backing),
+        ["FMT-PADDING", "FMT-IMAGE"],
+        [finding(r, offset=field_offset("image_format"), field="image_format")
+         for r in ("FMT-PADDING", "FMT-IMAGE")]))
+    image, backing = _small_data("edges")
+    a = AddCow(virtual_size=SVS, cluster_bits=10, backing_name=b"backing.raw",
+               backing_format="!raw~", bits={0})
+    out.append(read_vector(
+        "names/backing-format-printable-edges", "backing_format is '!raw~': 0x21 and 0x7e are "
+        "the edges of the printable range, so the field is well formed and names an unknown "
+        "format (every cluster is allocated): a reader that refuses cites FMT-BACKING-KNOWN, "
+        "not FMT-PADDING", a, image, backing, result="acceptable",
+        violates=["FMT-BACKING-KNOWN"], flags=["unknown-backing-format"],
+        findings=[finding("FMT-BACKING-KNOWN", offset=field_offset("backing_format"),
+                          field="backing_format")],
+        expect_extra={"refusal": {"rule": "FMT-BACKING-KNOWN"}}))
+    return out
+
+
+@producer
+def other_format_name() -> list[Vector]:
+    """A valid add-cow backing file named by another format name."""
+    image, _ = _small_data("addcow-upper")
+    mid = AddCow(virtual_size=SVS, cluster_bits=10, image_name=b"mid.raw", bits={0})
+    a = AddCow(virtual_size=SVS, cluster_bits=10, backing_name=b"mid.add-cow",
+               backing_format="ADD-COW", bits={0})
+    v = read_vector(
+        "names/backing-format-add-cow-upper-case", "backing_format is 'ADD-COW' and the "
+        "backing file is a valid add-cow image: format names are case-sensitive, so this is an "
+        "unknown format and the file's contents must not make it add-cow (every cluster is "
+        "allocated)", a, image, None, result="acceptable", violates=["FMT-BACKING-KNOWN"],
+        flags=["unknown-backing-format"],
+        findings=[finding("FMT-BACKING-KNOWN", offset=field_offset("backing_format"),
+                          field="backing_format")],
+        expect_extra={"refusal": {"rule": "FMT-BACKING-KNOWN"}},
+        exercises=["FMT-CASE", "READ-NO-PROBE"],
+        extra_files=[File("backing", "mid.add-cow", mid.build()),
+                     File("backing-image", "mid.raw", pattern("names/addcow-upper:mid", SVS))])
+    return [v]

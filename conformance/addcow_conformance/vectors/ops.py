@@ -388,3 +388,103 @@ def resizes() -> list[Vector]:
         [{"op": "resize", "size": 1024}, {"op": "resize", "size": 6144}],
         ["RESIZE-SHRINK", "RESIZE-GROW"]))
     return out
+
+
+@producer
+def multi_byte() -> list[Vector]:
+    """Writes and grows that touch several bitmap bytes at once (512-byte clusters, so 8
+    clusters are one bitmap byte), and writes that run from allocated clusters into
+    unallocated ones."""
+    cs = 512
+    out = []
+    vs = 24 * cs
+    a = AddCow(virtual_size=vs, cluster_bits=9, backing_name=b"backing.raw",
+               bits={0, 1, 2, 3, 4, 5, 9, 17, 18, 22, 23})
+    out.append(op_vector(
+        "ops/write-allocated-into-unallocated", "One write from inside allocated cluster 4 to "
+        "inside cluster 21, over three bitmap bytes: clusters 6..8, 10..16 and 19..21 are "
+        "allocated (the last with its tail from the backing file), 4, 5, 9, 17 and 18 keep "
+        "their image data outside the write, 22 and 23 are untouched", a,
+        pattern("ops/a2u:image", vs), pattern("ops/a2u:backing", vs),
+        [{"op": "write", "offset": 4 * cs + 100, "length": 17 * cs, "pattern": 0x2B}],
+        ["WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT", "BMP-BIT-ORDER", "READ-ALLOCATED"]))
+    vs = 40 * cs
+    a = AddCow(virtual_size=vs, cluster_bits=9, backing_name=b"backing.raw", bits={12, 33})
+    out.append(op_vector(
+        "ops/write-whole-bitmap-bytes", "A write of exactly clusters 8..31 (bitmap bytes 1..3 "
+        "whole, cluster 12 already allocated), then one of clusters 34..38 (part of byte 4), "
+        "then a 1-byte write into cluster 39; the image file is all zeros", a, bytes(vs),
+        pattern("ops/wbb:backing", vs),
+        [{"op": "write", "offset": 8 * cs, "length": 24 * cs, "pattern": 0x3C},
+         {"op": "write", "offset": 34 * cs, "length": 5 * cs, "pattern": 0x4D},
+         {"op": "write", "offset": 39 * cs + 511, "data_hex": "e7"}],
+        ["WRITE-SET-BIT", "WRITE-COW-HEAD-TAIL", "BMP-BIT-ORDER"], image_synth=True))
+    a = AddCow(virtual_size=13 * cs, cluster_bits=9, backing_name=b"backing.raw",
+               bits={1, 12})
+    out.append(op_vector(
+        "ops/resize-grow-many-bitmap-bytes", "Grow 13 clusters of 512 bytes to 70: the padding "
+        "bits of old byte 1 and 7 new bitmap bytes are set, and the 2 padding bits of the new "
+        "last byte stay 0 (the backing file's bytes past the old end never show)", a,
+        pattern("ops/gmb:image", 13 * cs), pattern("ops/gmb:backing", 16 * cs),
+        [{"op": "resize", "size": 70 * cs}],
+        ["RESIZE-GROW", "BMP-PADDING"]))
+    a = AddCow(virtual_size=3 * cs, cluster_bits=9, backing_name=b"backing.raw", bits={1})
+    out.append(op_vector(
+        "ops/resize-grow-from-partial-byte", "Grow 3 clusters to 64, a whole number of bitmap "
+        "bytes: bits 3..63 are set and the bitmap has no padding", a,
+        pattern("ops/gpb:image", 3 * cs), pattern("ops/gpb:backing", 3 * cs),
+        [{"op": "resize", "size": 64 * cs}], ["RESIZE-GROW", "BMP-LENGTH"]))
+    a = AddCow(virtual_size=28 * cs, cluster_bits=9, backing_name=b"backing.raw",
+               bits={0, 7, 8, 15, 16, 23, 24, 27})
+    out.append(op_vector(
+        "ops/resize-shrink-to-whole-bytes", "Shrink 28 clusters to 16, a whole number of "
+        "bitmap bytes: the 2 bitmap bytes left are compared byte for byte and bits 16..27 are "
+        "gone", a, pattern("ops/swb:image", 28 * cs), pattern("ops/swb:backing", 6 * cs),
+        [{"op": "resize", "size": 16 * cs}], ["RESIZE-SHRINK", "BMP-LENGTH"]))
+    return out
+
+
+@producer
+def resize_then_write() -> list[Vector]:
+    cs = 2048
+    a = AddCow(virtual_size=2 * cs + 512, cluster_bits=11, backing_name=b"backing.raw",
+               bits={0})
+    out = [op_vector(
+        "ops/resize-grow-then-write", "In one apply: grow from 2 clusters of 2 KiB + 512 bytes "
+        "to 5 clusters, then write across the old end and into the new clusters: the old "
+        "partial cluster keeps the backing file's first 512 bytes, the rest reads the written "
+        "bytes or zeros", a, pattern("ops/gtw:image", 2 * cs + 512),
+        pattern("ops/gtw:backing", 5 * cs),
+        [{"op": "resize", "size": 5 * cs},
+         {"op": "write", "offset": 2 * cs + 300, "length": 2 * cs, "pattern": 0x5E}],
+        ["RESIZE-GROW", "WRITE-COW-HEAD-TAIL"])]
+    a = AddCow(virtual_size=4 * cs, cluster_bits=11, backing_name=b"backing.raw", bits={3})
+    out.append(op_vector(
+        "ops/resize-shrink-then-write", "In one apply: shrink 4 clusters of 2 KiB to 1 cluster "
+        "+ 1024 bytes, then write 10 bytes into the now partial, unallocated cluster 1: its "
+        "head and tail up to the new end come from the backing file", a,
+        pattern("ops/stw:image", 4 * cs), pattern("ops/stw:backing", 4 * cs),
+        [{"op": "resize", "size": cs + 1024}, {"op": "write", "offset": cs + 100, "length": 10,
+                                                "pattern": 0x6F}],
+        ["RESIZE-SHRINK", "WRITE-COW-HEAD-TAIL"]))
+    return out
+
+
+@producer
+def bad_resizes() -> list[Vector]:
+    """Resizes to a size no header may hold: refused, every file left as it was."""
+    cs = 512
+    out = []
+    for vid, size, rule, what, req in (
+            ("ops/resize-unaligned-refused", 3 * cs + 100, "HDR-VIRTUAL-SIZE-ALIGN",
+             "to 1636 bytes, not a multiple of 512", []),
+            ("ops/resize-one-sector-less-refused", 3 * cs - 1, "HDR-VIRTUAL-SIZE-ALIGN",
+             "to 1535 bytes, one byte short of a multiple of 512", []),
+            ("ops/resize-2-63-refused", 1 << 63, "HDR-VIRTUAL-SIZE-MAX",
+             "to 2^63 bytes, one past the largest virtual_size", ["big-int"])):
+        a = AddCow(virtual_size=2 * cs, cluster_bits=9, backing_name=b"backing.raw", bits={1})
+        out.append(refused_op_vector(
+            vid, f"A resize {what}, must be refused; no file changes", a,
+            pattern(f"{vid}:image", 2 * cs), pattern(f"{vid}:backing", 2 * cs),
+            [{"op": "resize", "size": size}], rule, ["RESIZE-GROW", rule], requires=req))
+    return out

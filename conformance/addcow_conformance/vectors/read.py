@@ -59,3 +59,23 @@ def reads() -> list[Vector]:
                                         {"offset": vs, "length": 1},
                                         {"offset": vs + 4096, "length": 512}]}))
     return out
+
+
+@producer
+def multi_byte_reads() -> list[Vector]:
+    """Reads and a map over many 512-byte clusters, so that one request covers several
+    bitmap bytes, with allocated runs starting and ending inside bytes and on their edges."""
+    cs = 512
+    vs = 32 * cs
+    bits = {0, 1, 2, 7, 8, 9, 15, 16, *range(20, 30), 31}
+    a = AddCow(virtual_size=vs, cluster_bits=9, backing_name=b"backing.raw", bits=bits)
+    ranges = [(0, vs), (100, 20 * cs), (7 * cs - 1, 2), (8 * cs - 1, 1), (8 * cs, 1),
+              (15 * cs + 511, 2), (16 * cs, 4 * cs + 1), (19 * cs + 511, 1), (30 * cs - 1, 2),
+              (29 * cs, 3 * cs), (30 * cs + 200, 1), (vs - 1, 1)]
+    return [read_vector(
+        "read/many-clusters-multi-byte-runs", "32 clusters of 512 bytes, runs of allocated "
+        "clusters across bitmap byte boundaries (7..9, 15..16, 20..29) and the last cluster; "
+        "the backing file ends in cluster 24: reads of one byte up to the whole disk, each "
+        "spanning up to 4 bitmap bytes", a,
+        pattern("read/mb:image", vs), pattern("read/mb:backing", 24 * cs + 100), ranges=ranges,
+        exercises=["BMP-BIT-ORDER", "READ-ALLOCATED", "READ-UNALLOCATED-BACKING"])]

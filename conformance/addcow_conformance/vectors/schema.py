@@ -74,14 +74,18 @@ def _ops() -> Schema:
         _obj({"op": {"const": "resize"}, "size": _UINT}),
         _obj({"op": {"const": "flush"}}),
         _obj({"op": {"const": "hydrate"}}),
+        _obj({"op": {"const": "upgrade"}}),
     ]}}
 
 
 def _after_info() -> Schema:
     """``after.info``: the info object, where ``compatible_features`` may be left out when the
-    spec lets a writer set ``all_allocated`` (every bit became 1) or leave it clear."""
+    spec lets a writer set ``all_allocated`` (every bit became 1) or leave it clear, and
+    ``header_length`` and ``bitmap_offset`` when the operation writes a new file whose layout is
+    the writer's (an upgrade from version 1)."""
     info = _info()
-    info["required"] = [k for k in info["required"] if k != "compatible_features"]
+    optional = ("compatible_features", "header_length", "bitmap_offset")
+    info["required"] = [k for k in info["required"] if k not in optional]
     return info
 
 

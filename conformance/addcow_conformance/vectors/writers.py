@@ -12,7 +12,8 @@ from typing import Any
 
 from addcow_conformance.vectors.builder import AddCow, field_offset
 from addcow_conformance.vectors.common import pattern, producer
-from addcow_conformance.vectors.core import Vector, finding
+from addcow_conformance.vectors.core import File, Vector, finding
+from addcow_conformance.vectors.model import Disk
 from addcow_conformance.vectors.ops import longer_image, op_vector, refused_op_vector
 
 CS = 4096
@@ -137,4 +138,113 @@ def zeroes_discard_hydrate() -> list[Vector]:
         "hydration is a SHOULD (exactly virtual_size)", a,
         pattern("writers/hydrate-longer:image", 5 * CS), backing, [{"op": "hydrate"}],
         ["HYDRATE-COMPLETE", "FEAT-ALL-ALLOCATED-SET"], **longer_image()))
+    return out
+
+
+SCS = 512
+
+
+def _small(tag: str, bits: set[int], clusters: int = 4,
+           **kw: object) -> tuple[AddCow, bytes, bytes]:
+    """``_base`` with 512-byte clusters, which keeps the committed files small."""
+    a = AddCow(virtual_size=clusters * SCS, cluster_bits=9, backing_name=b"backing.raw",
+               bits=bits)
+    for k, v in kw.items():
+        setattr(a, k, v)
+    size = clusters * SCS
+    return a, pattern(f"writers/{tag}:image", size), pattern(f"writers/{tag}:backing", size)
+
+
+@producer
+def zeroes_discard_ranges() -> list[Vector]:
+    """write-zeroes over whole clusters and to the end of the disk; a discard past the end."""
+    out = []
+    a, image, backing = _small("zeroes-whole", {2, 4, 6}, 7)
+    out.append(op_vector(
+        "ops/write-zeroes-whole-clusters", "write-zeroes from inside unallocated cluster 1 to "
+        "inside unallocated cluster 5: their heads and tails come from the backing file, "
+        "allocated clusters 2 and 4 and unallocated cluster 3 read as zeros throughout, and "
+        "all five are allocated", a, image, backing,
+        [{"op": "write-zeroes", "offset": SCS + 100, "length": 5 * SCS - 200}],
+        ["WRITE-ZEROES-ALLOCATE", "WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"]))
+    a = AddCow(virtual_size=3 * 1024 + 512, cluster_bits=10, backing_name=b"backing.raw",
+               bits={0, 2})
+    image = pattern("writers/zeroes-end:image", 3 * 1024 + 512)
+    backing = pattern("writers/zeroes-end:backing", 4 * 1024)
+    out.append(op_vector(
+        "ops/write-zeroes-to-end-of-disk", "write-zeroes from byte 100 to the end of a disk of "
+        "1 KiB clusters whose last cluster holds 512 bytes: cluster 0 keeps its first 100 "
+        "bytes, everything after reads as zeros and every cluster is allocated", a, image,
+        backing, [{"op": "write-zeroes", "offset": 100, "length": 3 * 1024 + 412}],
+        ["WRITE-ZEROES-ALLOCATE", "WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"]))
+    a, image, backing = _small("discard-end", {1, 3})
+    out.append(refused_op_vector(
+        "ops/discard-past-end-refused", "A discard whose last 100 bytes lie past virtual_size "
+        "must be refused whole, not clipped: no file changes", a, image, backing,
+        [{"op": "discard", "offset": 4 * SCS - 100, "length": 200}], "WRITE-RANGE",
+        ["WRITE-RANGE"]))
+    a, image, backing = _small("zeroes-end-refused", {1})
+    out.append(refused_op_vector(
+        "ops/write-zeroes-past-end-refused", "A write-zeroes that starts one byte before "
+        "virtual_size and is 2 bytes long must be refused: no file changes", a, image, backing,
+        [{"op": "write-zeroes", "offset": 4 * SCS - 1, "length": 2}], "WRITE-RANGE",
+        ["WRITE-RANGE"]))
+    return out
+
+
+@producer
+def hydrate_variants() -> list[Vector]:
+    """Hydration of long bitmaps, without a backing file, over a short or an add-cow one."""
+    out = []
+    cs = 512
+    count = 10000  # 5,120,000 bytes: more than the reference copies in one 4 MiB step
+    bits = {0, 1, 2, 3, *range(100, 2001), 8191, 8192, count - 1}
+    a = AddCow(virtual_size=count * cs, cluster_bits=9, backing_name=b"backing.raw", bits=bits)
+    out.append(op_vector(
+        "ops/hydrate-long-bitmap", "Hydrate 10,000 clusters of 512 bytes (a 1250-byte bitmap), "
+        "partly allocated, over a 6000-byte backing file: every bit is set, the first clusters "
+        "get the backing file's bytes and the rest zeros", a, bytes(count * cs),
+        pattern("writers/hydrate-long:backing", 6000), [{"op": "hydrate"}],
+        ["HYDRATE-COMPLETE", "FEAT-ALL-ALLOCATED-SET", "READ-PAST-BACKING-EOF"],
+        image_synth=True))
+    a = AddCow(virtual_size=20 * cs, cluster_bits=9, bits={0, 5, 6, 7, 12})
+    out.append(op_vector(
+        "ops/hydrate-no-backing-stale-image", "Hydrate an image without a backing file whose "
+        "image file holds stale bytes in its unallocated clusters: they must be zeroed, since "
+        "the guest read zeros there", a, pattern("writers/hydrate-nob:image", 20 * cs), None,
+        [{"op": "hydrate"}], ["HYDRATE-COMPLETE", "READ-PAST-BACKING-EOF"]))
+    a, image, _ = _small("hydrate-short", {3})
+    out.append(op_vector(
+        "ops/hydrate-backing-ends-mid-cluster", "Hydrate 4 clusters of 512 bytes over a "
+        "700-byte backing file: cluster 1 gets its last 188 bytes then zeros, cluster 2 only "
+        "zeros, whatever stale bytes the image file held", a, image,
+        pattern("writers/hydrate-short:backing", 700),
+        [{"op": "hydrate"}], ["HYDRATE-COMPLETE", "READ-PAST-BACKING-EOF"]))
+    a, image, backing = _small("hydrate-autoclear", {0}, autoclear_features=1 << 4)
+    out.append(op_vector(
+        "ops/hydrate-clears-unknown-autoclear", "autoclear_features has unknown bit 4: a "
+        "hydration changes the image, so the writer clears the bit", a, image, backing,
+        [{"op": "hydrate"}], ["FEAT-AUTOCLEAR-UNKNOWN", "HYDRATE-COMPLETE"],
+        **_unknown_autoclear()))
+    a, image, backing = _small("hydrate-full", {0, 1, 2, 3})
+    out.append(op_vector(
+        "ops/hydrate-all-bits-already-set", "Hydrate an image whose every bit is already 1 but "
+        "all_allocated is clear: nothing is copied, all_allocated is set", a, image, backing,
+        [{"op": "hydrate"}], ["HYDRATE-COMPLETE", "FEAT-ALL-ALLOCATED-SET"]))
+    base = pattern("writers/hydrate-chain:base", 3 * SCS + 100)
+    mid = AddCow(virtual_size=4 * SCS, cluster_bits=9, image_name=b"mid.raw",
+                 backing_name=b"base.raw", bits={1})
+    mid_image = pattern("writers/hydrate-chain:mid", 4 * SCS)
+    mid_guest = Disk(4 * SCS, 9, bytearray(mid_image), {1}, base).guest()
+    top = AddCow(virtual_size=4 * SCS, cluster_bits=9, backing_name=b"mid.add-cow",
+                 backing_format="add-cow", bits={2})
+    out.append(op_vector(
+        "ops/hydrate-over-add-cow-backing", "Hydrate image.add-cow over mid.add-cow over "
+        "base.raw: cluster 1 comes from mid.raw, clusters 0 and 3 from base.raw (zeros past its "
+        "end), cluster 2 stays; the backing files are unchanged", top,
+        pattern("writers/hydrate-chain:top", 4 * SCS), None, [{"op": "hydrate"}],
+        ["HYDRATE-COMPLETE", "READ-UNALLOCATED-BACKING"], backing_view=mid_guest,
+        extra_files=[File("backing", "mid.add-cow", mid.build()),
+                     File("backing-image", "mid.raw", mid_image),
+                     File("backing", "base.raw", base)], requires=["backing-chain"]))
     return out

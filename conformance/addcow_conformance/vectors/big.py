@@ -1,0 +1,91 @@
+"""Vectors with long bitmaps: more clusters than a reader handles in one piece.
+
+Implementations cut a long bitmap into pieces (the reference caches it in 64 KiB chunks, maps
+the disk 2^19 clusters at a time and searches ranges of 4096 bits or more word by word), and a
+bug at a piece boundary shows only on a bitmap that has one. These vectors have 524,421
+clusters of 512 bytes (a 65,553-byte bitmap, so one full 64 KiB chunk and a 17-byte one), with
+runs that cross byte boundaries, bit 4096, the chunk boundary at cluster 524,288 and the end of
+the bitmap. The image file is all zeros (a sparse ``synth`` file of 256 MiB) and the backing
+file covers only the first 24 clusters, so the committed files stay small: guest data differ
+between allocated and unallocated clusters only there, and the map pins every other bit.
+"""
+
+from __future__ import annotations
+
+from addcow_conformance.records import Operation
+from addcow_conformance.vectors.builder import AddCow
+from addcow_conformance.vectors.common import pattern, producer, read_vector
+from addcow_conformance.vectors.core import Vector
+from addcow_conformance.vectors.ops import op_vector
+
+CB = 9
+CS = 1 << CB
+#: Bits per 64 KiB of bitmap: the reference's cache chunk and map window.
+CHUNK = 1 << 19
+COUNT = CHUNK + 8 * 16 + 5
+VS = COUNT * CS
+BACKING_LEN = 24 * CS - 100
+
+
+def _bits() -> set[int]:
+    """Runs across every kind of boundary a reader may cut the bitmap at."""
+    bits = {0, 1, 2, 3}  # part of the first byte
+    bits |= set(range(5, 201))  # many whole bytes, starting and ending mid-byte
+    bits |= {1000, 1007, 1008, 1023}  # single bits on either side of byte boundaries
+    bits |= set(range(4090, 4110))  # across bit 4096
+    bits |= set(range(8192, 8192 + 8 * 40))  # 40 whole 0xff bytes
+    bits |= set(range(300001, 300002 + 8 * 300))  # a long run, unaligned at both ends
+    bits |= set(range(CHUNK - 12, CHUNK + 20))  # across the chunk and map-window boundary
+    bits |= {CHUNK + 100, COUNT - 1}  # the last cluster, just before the padding bits
+    return bits
+
+
+def _big(bits: set[int] | None = None) -> AddCow:
+    return AddCow(virtual_size=VS, cluster_bits=CB, backing_name=b"backing.raw",
+                  bits=_bits() if bits is None else bits)
+
+
+def _backing(tag: str) -> bytes:
+    return pattern(f"big/{tag}:backing", BACKING_LEN)
+
+
+@producer
+def reads() -> list[Vector]:
+    a = _big()
+    ranges = [(0, 1), (4 * CS - 1, 2), (4 * CS, 1), (4 * CS + 100, 1), (0, 210 * CS),
+              (23 * CS - 50, 2 * CS), (1007 * CS - 3, 3 * CS), (4089 * CS, 30 * CS),
+              (300000 * CS, 10 * CS), ((CHUNK - 13) * CS, 40 * CS), ((CHUNK - 1) * CS + 511, 2),
+              (VS - CS - 1, CS + 1), (VS - 1, 1)]
+    out = [read_vector(
+        "big/bitmap-over-cache-chunk", f"{COUNT} clusters of 512 bytes: a 65,553-byte bitmap "
+        "with runs across byte boundaries, bit 4096, cluster 524,288 (64 KiB of bitmap) and "
+        "the last cluster; the map and reads must follow every bit", a, None,
+        _backing("read"), image_synth=VS, ranges=ranges,
+        exercises=["BMP-BIT-ORDER", "BMP-LENGTH", "BMP-PADDING", "READ-ALLOCATED",
+                   "READ-UNALLOCATED-BACKING", "READ-PAST-BACKING-EOF"])]
+    return out
+
+
+@producer
+def writes() -> list[Vector]:
+    out = []
+    ops: list[Operation] = [
+        # From allocated cluster 3 into unallocated 4, then allocated 5..: several bitmap bytes.
+        {"op": "write", "offset": 3 * CS + 500, "length": 3 * CS, "pattern": 0x5A},
+        # From allocated 199 and 200 into unallocated 201..261: 8 bitmap bytes at once, past
+        # the backing file's end.
+        {"op": "write", "offset": 199 * CS + 7, "length": 62 * CS, "pattern": 0x6B},
+        # Across the chunk boundary, starting in the allocated run and ending past it.
+        {"op": "write", "offset": (CHUNK + 10) * CS - 3, "length": 20 * CS, "pattern": 0x7C},
+        # The unallocated clusters either side of the long run (one bitmap byte each end).
+        {"op": "write", "offset": 300000 * CS, "length": (8 * 300 + 3) * CS, "pattern": 0x01},
+        {"op": "flush"},
+    ]
+    out.append(op_vector(
+        "big/write-across-bitmap-bytes-and-chunks", "Writes over a 65,553-byte bitmap: from an "
+        "allocated cluster into unallocated ones, over 8 bitmap bytes at once, across the 64 "
+        "KiB chunk boundary, and a 2403-cluster write that fills both ends of a long run",
+        _big(), bytes(VS), _backing("write"), ops,
+        ["WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT", "BMP-BIT-ORDER", "READ-PAST-BACKING-EOF"],
+        image_synth=True))
+    return out
