@@ -84,3 +84,15 @@ def test_a_survivor_in_the_ledger_is_not_new(tmp_path: Path, unreached: str) -> 
     assert "NEW" not in text
     assert "1 survived (1 in the ledger, 0 new)" in text
     assert doc["results"][0]["ledger"] == "unreachable-by-adapter"  # type: ignore[index]
+
+
+def test_a_mutant_only_the_numpy_mode_reaches_is_run_with_numpy() -> None:
+    # _popcounts serves count_ones only where numpy is loaded, which no adapter call does by
+    # itself: without the numpy mode this mutant was "no vector runs this statement".
+    vector = "big/bitmap-over-cache-chunk"
+    config = RunConfig(vectors_dir=default_vectors_dir(), ledger=Ledger({}),
+                       modules=("addcow_ref.format.bitmap",),
+                       mutant_globs=("*:_popcounts:return-none:0:*",),
+                       vector_globs=(vector,), jobs=1)
+    record = run_mutants(config)
+    assert [(r.outcome, r.killed_by) for r in record.results] == [("killed", vector)]

@@ -9,6 +9,14 @@ mutant. The unmutated library runs first the same way; vectors it does not pass 
 since they would kill every mutant. The vectors that killed the latest mutants of a module run
 first for the next mutant of that module, which makes kills fast; the outcome does not depend
 on the order, only which vector is named as the killer may.
+
+The harness runs with ``--check-refusal-reason``, as CI runs the reference: a mutant that
+refuses a vector for another rule than the one it breaks is killed.
+
+Two modes. The library takes numpy paths only where numpy is already loaded (or a bitmap is
+big enough to be worth its import), which no vector's adapter process does; so the baseline
+runs twice, without and with numpy imported first, and a mutant whose lines only the numpy
+mode reaches runs in that mode: those paths hold the same results to the same vectors.
 """
 
 from __future__ import annotations
@@ -133,8 +141,16 @@ class _ChildReport:
 
 def _child(snapshot: Snapshot, spec: MutantSpec | None, manifest: Manifest, root: Path,
            order: Sequence[Vector], config: RunConfig, work: Path, exitfirst: bool,
-           trace: tuple[list[str], Path] | None = None) -> _ChildReport:
-    """In the child: build the mutated library and run the harness over ``order``."""
+           trace: tuple[list[str], Path] | None = None, numpy: bool = False) -> _ChildReport:
+    """In the child: build the mutated library and run the harness over ``order`` (with numpy
+    imported first in the numpy mode, so the library's numpy paths serve the calls)."""
+    if numpy:
+        import importlib
+
+        try:
+            importlib.import_module("numpy")
+        except ImportError:
+            return _ChildReport("error", None, "the numpy mode needs numpy", 0, {})
     mutated = {}
     if spec is not None:
         source = snapshot.source_of(spec.module)
@@ -153,7 +169,8 @@ def _child(snapshot: Snapshot, spec: MutantSpec | None, manifest: Manifest, root
         files, out_dir = trace
         out_dir.mkdir(parents=True, exist_ok=True)
         impl.func = traced(impl.func, files, out_dir)
-    options = RunOptions(timeout=config.call_timeout, exitfirst=exitfirst, work_dir=work)
+    options = RunOptions(timeout=config.call_timeout, exitfirst=exitfirst, work_dir=work,
+                         check_refusal_reason=True)
     result = Runner(impl, manifest, root, options).run(order)
     first = next((r for r in result.results if r.outcome in UNEXPECTED), None)
     not_passing = {v: o for v, o in sorted(result.vector_outcomes.items()) if o != "pass"}
@@ -249,14 +266,19 @@ def run_mutants(config: RunConfig, progress: Callable[[MutantResult], None] | No
         t0 = time.monotonic()
         files = [str(snapshot.source_of(m).path) for m in modules]
         base = _run_one(snapshot, manifest, root, selected, config, work, (files, work / "reach"))
+        base_np = _run_one(snapshot, manifest, root, selected, config, work,
+                           (files, work / "reach-numpy"), numpy=True)
         baseline_s = time.monotonic() - t0
-        if base.outcome == "error":
-            raise RunError(f"the unmutated reference cannot be run: {base.detail}")
-        vectors = [v for v in selected if v.id not in base.not_passing]
+        for b in (base, base_np):
+            if b.outcome == "error":
+                raise RunError(f"the unmutated reference cannot be run: {b.detail}")
+        not_passing = {**base.not_passing, **base_np.not_passing}
+        vectors = [v for v in selected if v.id not in not_passing]
         reach = read_reach(work / "reach", selected)
+        reach_np = read_reach(work / "reach-numpy", selected)
         t1 = time.monotonic()
-        results = _schedule(snapshot, chosen, spans, reach, manifest, root, vectors, config,
-                            work, progress)
+        results = _schedule(snapshot, chosen, spans, (reach, reach_np), manifest, root,
+                            vectors, config, work, progress)
         minutes = (time.monotonic() - t1) / 60
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -270,23 +292,25 @@ def run_mutants(config: RunConfig, progress: Callable[[MutantResult], None] | No
         modules=modules, candidates=len(specs), duration_s=round(duration, 1),
         mutants_per_minute=round(executed / minutes, 1) if minutes else 0.0,
         suite_version=manifest.suite_version, vectors=len(vectors),
-        excluded_vectors=base.not_passing, baseline_s=round(baseline_s, 2), results=results,
+        excluded_vectors=not_passing, baseline_s=round(baseline_s, 2), results=results,
     )
 
 
 def _run_one(snapshot: Snapshot, manifest: Manifest, root: Path, order: Sequence[Vector],
-             config: RunConfig, work: Path, trace: tuple[list[str], Path]) -> _ChildReport:
+             config: RunConfig, work: Path, trace: tuple[list[str], Path],
+             numpy: bool = False) -> _ChildReport:
     """The baseline: one child, every vector, no early stop, lines traced."""
-    out = work / "baseline.json"
-    child_work = work / "baseline"
+    name = "baseline-numpy" if numpy else "baseline"
+    out = work / f"{name}.json"
+    child_work = work / name
     pid = _fork(lambda: _child(snapshot, None, manifest, root, order, config, child_work,
-                               exitfirst=False, trace=trace), out)
+                               exitfirst=False, trace=trace, numpy=numpy), out)
     os.waitpid(pid, 0)
     return _read_report(out)
 
 
 def _schedule(snapshot: Snapshot, chosen: Sequence[MutantSpec], spans: dict[str, tuple[int, int]],
-              reach: Reach, manifest: Manifest, root: Path, vectors: Sequence[Vector],
+              reach: tuple[Reach, Reach], manifest: Manifest, root: Path, vectors: Sequence[Vector],
               config: RunConfig, work: Path, progress: Callable[[MutantResult], None] | None,
               ) -> list[MutantResult]:
     """Run the mutants ``jobs`` at a time; on the way out (Ctrl-C included) no child is left
@@ -304,7 +328,8 @@ def _schedule(snapshot: Snapshot, chosen: Sequence[MutantSpec], spans: dict[str,
 
 
 def _schedule_loop(snapshot: Snapshot, chosen: Sequence[MutantSpec],
-                   spans: dict[str, tuple[int, int]], reach: Reach, manifest: Manifest,
+                   spans: dict[str, tuple[int, int]], reach: tuple[Reach, Reach],
+                   manifest: Manifest,
                    root: Path, vectors: Sequence[Vector], config: RunConfig, work: Path,
                    progress: Callable[[MutantResult], None] | None,
                    running: dict[int, tuple[int, _Running]]) -> list[MutantResult]:
@@ -316,7 +341,10 @@ def _schedule_loop(snapshot: Snapshot, chosen: Sequence[MutantSpec],
         while pending and len(running) < max(1, config.jobs):
             k, spec = pending.pop(0)
             file = str(snapshot.source_of(spec.module).path)
-            relevant = reached_by(reach, file, spans[spec.id])
+            relevant = reached_by(reach[0], file, spans[spec.id])
+            numpy = not relevant
+            if numpy:  # only the numpy mode runs this statement, if any mode does
+                relevant = reached_by(reach[1], file, spans[spec.id])
             candidates = [v for v in vectors if v.id in relevant]
             reaching[k] = len(candidates)
             if not candidates:
@@ -333,9 +361,9 @@ def _schedule_loop(snapshot: Snapshot, chosen: Sequence[MutantSpec],
             child_work = work / f"m{k}"
 
             def task(spec: MutantSpec = spec, order: list[Vector] = order,
-                     child_work: Path = child_work) -> _ChildReport:
+                     child_work: Path = child_work, numpy: bool = numpy) -> _ChildReport:
                 return _child(snapshot, spec, manifest, root, order, config, child_work,
-                              exitfirst=True)
+                              exitfirst=True, numpy=numpy)
 
             pid = _fork(task, out)
             running[pid] = (k, _Running(pid, spec, out, time.monotonic()))
