@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from types import TracebackType
 
 __all__ = ["ClusterOwnership", "SharedLock"]
 
@@ -23,38 +24,53 @@ class SharedLock:
     Shared holds are re-entrant per thread: a thread that already holds the lock shared (a
     hydrate whose progress callback reads the image) does not queue behind a waiting
     exclusive locker, which would otherwise wait for it forever.
+
+    Every request takes it, so its shared side is the per-call cost of a small read
+    (``bench`` scenario *random-reads*, per-call row): :meth:`acquire_shared` and
+    :meth:`release_shared` are plain methods (no generator context manager), take the mutex
+    once each, and wake waiters only when an exclusive locker is waiting for the last reader
+    to leave. Readers and the exclusive locker wait on one condition over that mutex.
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self._readers = 0
         self._writer = False
         self._waiting = 0
         self._local = threading.local()
+        self._hold = _SharedHold(self)
 
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        depth: int = getattr(self._local, "depth", 0)
+    def acquire_shared(self) -> None:
+        """Hold the lock shared (again, if this thread already does): pair with
+        :meth:`release_shared`."""
+        local = self._local
+        depth: int = getattr(local, "depth", 0)
         if depth:
-            self._local.depth = depth + 1
-            try:
-                yield
-            finally:
-                self._local.depth = depth
+            local.depth = depth + 1
             return
-        with self._cond:
+        with self._mutex:
             while self._writer or self._waiting:
                 self._cond.wait()
             self._readers += 1
-        self._local.depth = 1
-        try:
-            yield
-        finally:
-            self._local.depth = 0
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
+        local.depth = 1
+
+    def release_shared(self) -> None:
+        local = self._local
+        depth: int = getattr(local, "depth", 0)
+        if depth <= 0:
+            raise RuntimeError("release_shared() without a matching acquire_shared()")
+        local.depth = depth - 1
+        if depth > 1:
+            return
+        with self._mutex:
+            self._readers -= 1
+            if not self._readers and self._waiting:
+                self._cond.notify_all()
+
+    def shared(self) -> _SharedHold:
+        """``with lock.shared():`` holds it shared for the block."""
+        return self._hold
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -66,8 +82,11 @@ class SharedLock:
             try:
                 while self._writer or self._readers:
                     self._cond.wait()
-            finally:
+            except BaseException:
                 self._waiting -= 1
+                self._cond.notify_all()  # readers held back by this waiter may go on
+                raise
+            self._waiting -= 1
             self._writer = True
         try:
             yield
@@ -75,6 +94,23 @@ class SharedLock:
             with self._cond:
                 self._writer = False
                 self._cond.notify_all()
+
+
+class _SharedHold:
+    """The context manager :meth:`SharedLock.shared` returns: one object per lock, reused,
+    since all its state is the lock's and the thread's."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: SharedLock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock.acquire_shared()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._lock.release_shared()
 
 
 class ClusterOwnership:
