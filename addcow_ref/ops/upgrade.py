@@ -16,8 +16,15 @@ import os
 from addcow_ref.engine.fileio import DEFAULT_FS, BlockFile, FileSystem
 from addcow_ref.engine.legacy import V1_BACKING_FORMAT, read_v1_header
 from addcow_ref.format.bitmap import padding_mask
-from addcow_ref.format.constants import BACKING_FORMATS, HEADER_LENGTH_V1, V1_CLUSTER_BITS
-from addcow_ref.format.errors import AddCowError, BackingFileError
+from addcow_ref.format.constants import (
+    BACKING_FORMATS,
+    HEADER_LENGTH_V1,
+    MAGIC,
+    V1_CLUSTER_BITS,
+    VERSION_1,
+    VERSION_2,
+)
+from addcow_ref.format.errors import AddCowError, BackingFileError, FormatError
 from addcow_ref.format.header import HeaderV1
 from addcow_ref.ops.create import build_metadata
 from addcow_ref.ops.safefile import adopt, copy_owner, temp_beside
@@ -46,9 +53,16 @@ def upgrade_v1(path: str | os.PathLike[str], *, backing_format: str = V1_BACKING
     tmp = ""
     try:
         head = meta.pread(0, 12)
-        if len(head) < 12 or int.from_bytes(head[8:12], "big") != 1:
-            raise AddCowError("not a version 1 add-cow image; nothing to upgrade", file=path,
+        if head[:8] != MAGIC:
+            raise FormatError("not an add-cow image (bad magic); nothing to upgrade",
+                              file=path, offset=0, field="magic", rule_id="HDR-MAGIC")
+        version = int.from_bytes(head[8:12], "big") if len(head) == 12 else None
+        if version == VERSION_2:
+            raise AddCowError("already version 2; nothing to upgrade", file=path, offset=8,
                               field="version")
+        if version != VERSION_1:
+            raise FormatError(f"version {version} is neither 1 nor 2; nothing to upgrade",
+                              file=path, offset=8, field="version", rule_id="HDR-VERSION")
         header = read_v1_header(meta, path, fs)
         backing = header.backing_name or None
         new, prefix = build_metadata(

@@ -70,9 +70,23 @@ def test_upgrade_refuses_v2(tmp_path: Path) -> None:
     path, _, _ = sample(tmp_path)
     addcow_ref.upgrade_v1(path)
     before = path.read_bytes()
-    with pytest.raises(addcow_ref.AddCowError, match="not a version 1"):
+    with pytest.raises(addcow_ref.AddCowError, match="already version 2"):
         addcow_ref.upgrade_v1(path)
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(("offset", "byte", "rule"), [(0, 0x42, "HDR-MAGIC"),
+                                                      (11, 0x07, "HDR-VERSION")])
+def test_upgrade_of_neither_v1_nor_v2_names_the_rule(tmp_path: Path, offset: int, byte: int,
+                                                     rule: str) -> None:
+    path, _, _ = sample(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[offset] = byte  # a bad magic, or version 7
+    path.write_bytes(bytes(data))
+    with pytest.raises(addcow_ref.AddCowError) as caught:
+        addcow_ref.upgrade_v1(path)
+    assert caught.value.rule_id == rule  # once no rule at all: "not a version 1 add-cow image"
+    assert path.read_bytes() == bytes(data)
 
 
 def test_truncated_v1_bitmap(tmp_path: Path) -> None:

@@ -96,3 +96,16 @@ def test_a_mutant_only_the_numpy_mode_reaches_is_run_with_numpy() -> None:
                        vector_globs=(vector,), jobs=1)
     record = run_mutants(config)
     assert [(r.outcome, r.killed_by) for r in record.results] == [("killed", vector)]
+
+
+def test_a_mutant_of_code_run_at_import_time_is_run_not_skipped() -> None:
+    # _struct_code builds the header tables while fieldtable.py is imported, before the reach
+    # trace starts: the trace says no vector runs it, yet the mutated library does not even
+    # import. It was reported as a survivor ("no vector runs this statement") and never run;
+    # now it runs, and a library that cannot be built is an error, outside the score.
+    config = RunConfig(vectors_dir=default_vectors_dir(), ledger=Ledger({}),
+                       modules=("addcow_ref.format.layout",),
+                       mutant_globs=("*:_struct_code:const+1:3:*",),
+                       vector_globs=(BASE,), jobs=1)
+    record = run_mutants(config)
+    assert [(r.outcome, r.detail) for r in record.results] == [("error", "KeyError: 8")]

@@ -337,6 +337,7 @@ def _schedule_loop(snapshot: Snapshot, chosen: Sequence[MutantSpec],
     done: dict[int, MutantResult] = {}
     killers: dict[str, list[str]] = {}
     reaching: dict[int, int] = {}
+    unreached: set[int] = set()
     while pending or running:
         while pending and len(running) < max(1, config.jobs):
             k, spec = pending.pop(0)
@@ -348,14 +349,12 @@ def _schedule_loop(snapshot: Snapshot, chosen: Sequence[MutantSpec],
             candidates = [v for v in vectors if v.id in relevant]
             reaching[k] = len(candidates)
             if not candidates:
-                # No vector runs this statement: the mutant cannot change any outcome.
-                entry = config.ledger.lookup(spec)
-                done[k] = MutantResult(spec=spec, outcome="survived",
-                                       detail="no vector runs this statement",
-                                       ledger=entry.reason if entry else None)
-                if progress is not None:
-                    progress(done[k])
-                continue
+                # No vector runs this statement once the library is imported; the trace starts
+                # after the import, so a statement that runs at import time (a table built
+                # when a module loads) looks unreached. One vector tells: such a mutant breaks
+                # every call, any other survives it.
+                candidates = list(vectors[:1])
+                unreached.add(k)
             order = _order(candidates, killers.get(spec.module, []))
             out = work / f"m{k}.json"
             child_work = work / f"m{k}"
@@ -390,9 +389,12 @@ def _schedule_loop(snapshot: Snapshot, chosen: Sequence[MutantSpec],
                                   0, {})
         shutil.rmtree(work / f"m{k}", ignore_errors=True)
         entry = config.ledger.lookup(r.spec) if report.outcome == "survived" else None
+        detail = report.detail
+        if k in unreached and report.outcome == "survived":
+            detail = "no vector runs this statement"
         result = MutantResult(
             spec=r.spec, outcome=report.outcome, killed_by=report.killed_by,
-            detail=report.detail, vectors_run=report.vectors_run, duration_s=elapsed,
+            detail=detail, vectors_run=report.vectors_run, duration_s=elapsed,
             ledger=entry.reason if entry else None, reached_by=reaching[k],
         )
         if report.killed_by is not None:
