@@ -13,12 +13,14 @@ construct's own on random headers.
 
 from __future__ import annotations
 
+import operator
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from construct import Struct
-from construct.expr import BinExpr, UniExpr, opnames
+from construct.expr import BinExpr, UniExpr
 from construct.expr import Path as ThisPath
 
 from addcow_ref.format import schema
@@ -59,13 +61,36 @@ def _literal(value: Any) -> str:
     raise TypeError(f"no literal for {value!r} in a schema check")
 
 
+#: Python's spelling of each operator a construct expression applies. Our own table, not
+#: construct's ``opnames``: that one is only its ``repr`` text and differs between releases
+#: (2.10.68 writes ``and`` for ``operator.and_``, 2.10.70 ``&``), which would make the
+#: generated module depend on the construct installed. construct evaluates ``op(lhs, rhs)``,
+#: so ``&`` is what ``operator.and_`` computes.
+_OPERATORS: dict[Callable[..., Any], str] = {
+    operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
+    operator.floordiv: "//", operator.mod: "%", operator.pow: "**", operator.xor: "^",
+    operator.lshift: "<<", operator.rshift: ">>", operator.and_: "&", operator.or_: "|",
+    operator.gt: ">", operator.ge: ">=", operator.lt: "<", operator.le: "<=",
+    operator.eq: "==", operator.ne: "!=",
+}
+_UNARY: dict[Callable[..., Any], str] = {operator.not_: "not", operator.neg: "-",
+                                         operator.pos: "+"}
+
+
 def check_source(expr: Any) -> str:
     """The Python expression, over a mapping ``v`` of field values, that evaluates to what the
     construct expression ``expr`` does on the same values (operator for operator)."""
     if isinstance(expr, BinExpr):
-        return f"({check_source(expr.lhs)} {opnames[expr.op]} {check_source(expr.rhs)})"
+        lhs, rhs = check_source(expr.lhs), check_source(expr.rhs)
+        if expr.op is operator.contains:  # contains(a, b) is "b in a"
+            return f"({rhs} in {lhs})"
+        if expr.op not in _OPERATORS:
+            raise TypeError(f"unsupported operator in a schema check: {expr.op!r}")
+        return f"({lhs} {_OPERATORS[expr.op]} {rhs})"
     if isinstance(expr, UniExpr):
-        return f"({opnames[expr.op]} {check_source(expr.operand)})"
+        if expr.op not in _UNARY:
+            raise TypeError(f"unsupported operator in a schema check: {expr.op!r}")
+        return f"({_UNARY[expr.op]} {check_source(expr.operand)})"
     if isinstance(expr, ThisPath):
         shown = repr(expr)  # this['name']: a field of the struct being parsed, nothing deeper
         if not (shown.startswith("this[") and shown.count("[") == 1):

@@ -125,3 +125,19 @@ def test_header_classes_keep_their_schema_struct() -> None:
     assert HeaderV2._struct is schema.HEADER_V2
     assert HeaderV1._struct is schema.HEADER_V1
     assert HeaderV2._table is fieldtable.HEADER_V2
+
+
+def test_the_rendered_table_does_not_depend_on_constructs_operator_names(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """construct's ``opnames`` is only repr text and differs by release (2.10.68, Debian 12's,
+    writes ``and`` for ``operator.and_``; 2.10.70 writes ``&``): the committed table was stale
+    on Debian's construct until the generator used its own operator table."""
+    import operator
+
+    from construct import expr
+
+    from addcow_ref.format import tablegen
+
+    monkeypatch.setitem(expr.opnames, operator.and_, "and")
+    monkeypatch.setitem(expr.opnames, operator.or_, "or")
+    assert tablegen.render_module() == tablegen.MODULE_PATH.read_text("utf-8")
