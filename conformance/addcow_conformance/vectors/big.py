@@ -89,3 +89,18 @@ def writes() -> list[Vector]:
         ["WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT", "BMP-BIT-ORDER", "READ-PAST-BACKING-EOF"],
         image_synth=True))
     return out
+
+
+@producer
+def one_run() -> list[Vector]:
+    """A map that the reference computes in two windows (2^19 clusters each) and must merge:
+    one run of unallocated clusters from cluster 0 to 8 clusters past the window boundary."""
+    count = CHUNK + 8
+    a = AddCow(virtual_size=count * CS, cluster_bits=CB, bits=set())
+    ranges = [(0, CS), ((CHUNK - 1) * CS + 500, 2 * CS), ((count - 1) * CS, CS)]
+    return [read_vector(
+        "big/map-one-run-across-map-window", f"{count} clusters of 512 bytes, none allocated, "
+        "no backing file: the map is one unallocated extent over the whole disk, although it "
+        "crosses cluster 524,288 (64 KiB of bitmap), where a reader may cut the bitmap", a,
+        None, None, image_synth=count * CS, ranges=ranges,
+        exercises=["BMP-BIT-ORDER", "BMP-LENGTH", "READ-PAST-BACKING-EOF"])]

@@ -201,5 +201,19 @@ NOTES: dict[str, dict[str, str]] = {
                                            "clusters with partial head and tail",
         "read/many-clusters-multi-byte-runs": "reads from 1 byte to the whole disk over 32 "
                                               "clusters of 512 bytes, runs across bitmap bytes",
+        "big/map-one-run-across-map-window": "524,296 unallocated clusters without a backing "
+                                             "file: one extent across cluster 524,288",
+        "ops/write-then-grow-2-clusters": "a write, then a grow of 2 clusters with an "
+                                          "unallocated partial last cluster, in one apply",
+        "ops/write-then-grow-17-clusters": "a write into cluster 8, then a grow of 17 clusters "
+                                           "with an unallocated partial last cluster, in one "
+                                           "apply",
+        "ops/resize-grow-from-9-clusters": "a grow from 9 clusters (8n + 1): unallocated "
+                                           "cluster 8 still reads the backing file",
+        "ops/hydrate-run-past-backing-end": "hydration of a cluster wholly past the backing "
+                                            "file's end, after an allocated cluster ending in "
+                                            "0xAA",
+        "legacy/upgrade-bitmap-bytes-0x01": "upgrade of a v1 image whose bitmap bytes are all "
+                                            "0x01: the bits are kept",
     },
 }

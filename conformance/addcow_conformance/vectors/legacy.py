@@ -242,3 +242,16 @@ def upgrades() -> list[Vector]:
         10 * 65536, pattern("legacy/upb:backing", 3000),
         ["V1-READ-ONLY", "V1-BACKING-RAW", "READ-UNALLOCATED-BACKING", "BMP-BIT-ORDER"]))
     return out
+
+
+@producer
+def upgrade_alternating() -> list[Vector]:
+    v = V1File(image_length=16 * 65536, backing_name=b"backing.raw", bits={0, 8})
+    assert v.build()[2560:] == b"\x01\x01"
+    return [_upgrade(
+        "legacy/upgrade-bitmap-bytes-0x01", "Upgrade a v1 image of 16 clusters whose bitmap "
+        "bytes are both 0x01 (clusters 0 and 8 allocated, every other cluster not): the new "
+        "bitmap keeps exactly those bits (the map pins them); allocated cluster 0 reads the "
+        "all-zero image file, cluster 1 the backing file, which ends 4096 bytes into it",
+        v, None, 16 * 65536, pattern("legacy/upa:backing", 65536 + 4096),
+        ["V1-READ-ONLY", "V1-BACKING-RAW", "BMP-BIT-ORDER", "READ-UNALLOCATED-BACKING"])]

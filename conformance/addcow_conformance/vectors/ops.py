@@ -488,3 +488,51 @@ def bad_resizes() -> list[Vector]:
             pattern(f"{vid}:image", 2 * cs), pattern(f"{vid}:backing", 2 * cs),
             [{"op": "resize", "size": size}], rule, ["RESIZE-GROW", rule], requires=req))
     return out
+
+
+@producer
+def write_then_grow() -> list[Vector]:
+    """Grows whose lookup of the old last cluster's bit meets a bitmap the same apply has just
+    written (a reader that caches the bitmap answers it from the cache), and a grow from a
+    cluster count one past a whole bitmap byte."""
+    cs = 2048
+    out = []
+    for vid, clusters, target, what in (
+            ("ops/write-then-grow-2-clusters", 2, 0, "2 clusters (the second 512 bytes)"),
+            ("ops/write-then-grow-17-clusters", 17, 8, "17 clusters (the last 512 bytes)")):
+        old = (clusters - 1) * cs + 512
+        a = AddCow(virtual_size=old, cluster_bits=11, backing_name=b"backing.raw",
+                   bits={0} if target else set())
+        out.append(op_vector(
+            vid, f"In one apply: a write into unallocated cluster {target} of {what}, then a "
+            f"grow to {clusters + 3} clusters: the old partial last cluster is unallocated, so "
+            "the grow allocates it with the backing file's bytes up to the old end and zeros "
+            "after; the backing file's bytes past the old end never show", a,
+            pattern(f"{vid}:image", old), pattern(f"{vid}:backing", (clusters + 3) * cs),
+            [{"op": "write", "offset": target * cs + 100, "length": 300, "pattern": 0x4E},
+             {"op": "resize", "size": (clusters + 3) * cs}],
+            ["RESIZE-GROW", "WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"]))
+    cs = 512
+    a = AddCow(virtual_size=9 * cs, cluster_bits=9, backing_name=b"backing.raw",
+               bits={0, 2, 3, 7})
+    out.append(op_vector(
+        "ops/resize-grow-from-9-clusters", "Grow 9 clusters of 512 bytes (one bit in the second "
+        "bitmap byte) to 20: unallocated cluster 8 still reads the backing file, clusters "
+        "9..19 are allocated and zero although the backing file has data there", a,
+        pattern("ops/g9:image", 9 * cs), pattern("ops/g9:backing", 20 * cs),
+        [{"op": "resize", "size": 20 * cs}], ["RESIZE-GROW", "BMP-BIT-ORDER"]))
+    return out
+
+
+@producer
+def hydrate_past_backing() -> list[Vector]:
+    cs = 4096
+    a = AddCow(virtual_size=3 * cs, cluster_bits=12, backing_name=b"backing.raw", bits={1})
+    image = bytearray(pattern("ops/hpb:image", 3 * cs))
+    image[2 * cs - 1] = 0xAA
+    return [op_vector(
+        "ops/hydrate-run-past-backing-end", "Hydrate 3 clusters over a 1-cluster backing file: "
+        "cluster 0 copies the backing file; allocated cluster 1 keeps its image bytes up to "
+        "its last byte 0xAA; cluster 2, wholly past the backing file's end, must read zeros "
+        "over the image file's stale bytes", a, bytes(image), pattern("ops/hpb:backing", cs),
+        [{"op": "hydrate"}], ["HYDRATE-COMPLETE", "READ-PAST-BACKING-EOF", "READ-ALLOCATED"])]
