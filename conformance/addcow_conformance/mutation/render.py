@@ -60,7 +60,10 @@ def render_page(record: RunRecord, ledger: Ledger) -> str:
         "(``conformance/addcow_conformance/mutation/ledger.toml``), or a gap in the vectors,",
         "reported as *new*. The unmutated run records which vectors execute which lines;",
         "a mutant runs only the vectors that execute its statement, and one that no vector",
-        "executes survives without running.",
+        "executes runs the first vector only (a statement run while a module is imported is",
+        "not traced): it survives unless the library no longer imports. The unmutated run is",
+        "made twice, the second time with numpy imported first, and a mutant that only that",
+        "run reaches is run with numpy loaded.",
         "",
         f"Run on {record.date} (commit {record.commit}, suite {record.suite_version}): "
         f"{sample} of {len(record.modules)} modules, over the {record.vectors} vectors the "
