@@ -241,3 +241,12 @@ def _extents_before(v: Vector) -> list[Extent]:
     bitmap = raw[info["bitmap_offset"]:info["bitmap_offset"] + -(-info["cluster_count"] // 8)]
     bits = {i for i in range(info["cluster_count"]) if bitmap[i // 8] >> (i % 8) & 1}
     return extents(bits, info["virtual_size"], info["cluster_size"])
+
+
+def test_upgrade_of_a_file_neither_v1_nor_v2_cites_the_header_rule() -> None:
+    for vid, rule in (("header/upgrade-bad-magic-refused", "HDR-MAGIC"),
+                      ("header/upgrade-version-7-refused", "HDR-VERSION")):
+        v = _vector(vid)
+        assert v.expect["ops"] == [{"op": "upgrade"}]
+        assert v.expect["refusal"] == {"rule": rule}
+        assert v.result == "invalid"

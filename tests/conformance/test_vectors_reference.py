@@ -146,6 +146,11 @@ def test_reference_applies_ops(v: dict[str, Any], tmp_path: Path) -> None:
         # An upgrade writes a new file in place of the v1 one: no image is open meanwhile.
         from addcow_ref.ops.upgrade import upgrade_v1
 
+        if "refusal" in expect:
+            with pytest.raises(AddCowError) as e:
+                upgrade_v1(entry)
+            assert e.value.rule_id == expect["refusal"]["rule"]
+            return
         upgrade_v1(entry)
     elif "refusal" in expect:
         with pytest.raises(AddCowError) as e, open_image(entry, "r+") as img:

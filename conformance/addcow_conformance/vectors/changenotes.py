@@ -118,6 +118,10 @@ NOTES: dict[str, dict[str, str]] = {
     },
     "2.1.0": {
         # -- added vectors (issue 16: what the mutation run showed the suite could not see)
+        "header/upgrade-bad-magic-refused": "an upgrade of a file with a bad magic is refused "
+                                            "(HDR-MAGIC; needs apply:upgrade)",
+        "header/upgrade-version-7-refused": "an upgrade of a version 7 file is refused "
+                                            "(HDR-VERSION; needs apply:upgrade)",
         "big/bitmap-over-cache-chunk": "524,421 clusters (a 65,553-byte bitmap): runs across byte "
                                        "boundaries, bit 4096 and the 64 KiB chunk and map-window "
                                        "boundary at cluster 524,288; the image file is a 256 MiB "

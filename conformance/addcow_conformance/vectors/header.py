@@ -153,3 +153,23 @@ def twins() -> list[Vector]:
             "fixed header", files, ["HDR-COMPLETE"],
             [finding("HDR-COMPLETE", offset=n, field=None)]))
     return out
+
+
+@producer
+def upgrade_refused() -> list[Vector]:
+    """An upgrade of a file that is neither version 1 nor version 2: a writer cannot tell what
+    it holds, so it must refuse, citing the rule the header breaks, and change nothing."""
+    out = []
+    for vid, description, field, value, rule in (
+            ("header/upgrade-bad-magic-refused", "An upgrade of a file whose magic is QFI\\xfb "
+             "(a qcow2 file's signature) padded must be refused: it is not an add-cow file",
+             "magic", b"QFI\xfb\x00\x00\x00\x03", "HDR-MAGIC"),
+            ("header/upgrade-version-7-refused", "An upgrade of an add-cow file of version 7 "
+             "must be refused: only version 1 is upgraded", "version", 7, "HDR-VERSION")):
+        v = _twin(vid, description, field, value, rule)
+        v.twin_of, v.twin_fields = None, ()
+        v.kind = "op"
+        v.expect["ops"] = [{"op": "upgrade"}]
+        v.requires.append("apply:upgrade")
+        out.append(v)
+    return out
