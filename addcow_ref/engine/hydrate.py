@@ -78,15 +78,7 @@ class HydrateMixin(ImageBase):
     def _cut_image_file(self) -> None:
         """Truncate a regular image file longer than the disk to ``virtual_size`` and sync it
         (IMG-LENGTH): afterwards the image file, as a raw file, is the guest disk."""
-        size = self.virtual_size
-        try:
-            cut = self._fs.kind(self.image_path) == "file" and self._raw.size() > size
-            if cut:
-                self._raw.truncate(size)
-        except OSError as e:
-            raise os_error(e, self.image_path, size, "truncate") from None
-        if cut:
-            self._sync_image_file(size)
+        self._cut_image_file_to(self.virtual_size)
 
     def _hydrate_clusters(self, first: int, n: int) -> None:
         cb = self.cluster_bits
@@ -132,10 +124,5 @@ class HydrateMixin(ImageBase):
 
     def _zero_image(self, start: int, length: int) -> None:
         """Make ``[start, start + length)`` of the image file read zeros, as a hole."""
-        if length <= 0:
-            return
-        self._data_unsynced = True
-        try:
-            self._raw.punch_hole(start, length)
-        except OSError as e:
-            raise os_error(e, self.image_path, start, "punch hole") from None
+        if length > 0:
+            self._punch_raw(start, length)

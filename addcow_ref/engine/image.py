@@ -397,11 +397,7 @@ class AddCowImage(MapMixin, ResizeMixin, HydrateMixin):
         if not punch:
             self._write_zeros(start, length)
             return
-        self._data_unsynced = True
-        try:
-            self._raw.punch_hole(start, length)
-        except OSError as e:
-            raise os_error(e, self.image_path, start, "punch hole") from None
+        self._punch_raw(start, length)
 
     def discard(self, offset: int, length: int) -> None:
         """The guest no longer needs ``[offset, offset + length)``: punch holes in the image

@@ -198,6 +198,27 @@ class ImageBase:
             raise os_error(e, self.image_path, offset, "write") from None
         self._data_unsynced = True
 
+    def _punch_raw(self, start: int, length: int) -> None:
+        """Make ``[start, start + length)`` of the image file read zeros, as a hole (the data
+        is then unsynced, as after a write)."""
+        self._data_unsynced = True
+        try:
+            self._raw.punch_hole(start, length)
+        except OSError as e:
+            raise os_error(e, self.image_path, start, "punch hole") from None
+
+    def _cut_image_file_to(self, size: int) -> None:
+        """Truncate a regular image file longer than ``size`` to ``size`` and sync it
+        (IMG-LENGTH; resize's shrink and hydrate); a block device or a short file is left."""
+        try:
+            cut = self._fs.kind(self.image_path) == "file" and self._raw.size() > size
+            if cut:
+                self._raw.truncate(size)
+        except OSError as e:
+            raise os_error(e, self.image_path, size, "truncate") from None
+        if cut:
+            self._sync_image_file(size)
+
     def _meta_io(self, what: str, fn: Callable[[], T]) -> T:
         """``fn()``, an operation on the add-cow file, with its ``OSError`` typed."""
         try:

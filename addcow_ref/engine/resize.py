@@ -153,11 +153,4 @@ class ResizeMixin(ImageBase):
         self._meta_io("truncate", lambda: self._meta.truncate(bo + new_len))
         self._sync_addcow_file()
         # 3. cut a regular image file to the new size
-        try:
-            cut = self._fs.kind(self.image_path) == "file" and self._raw.size() > new_size
-            if cut:
-                self._raw.truncate(new_size)
-        except OSError as e:
-            raise os_error(e, self.image_path, new_size, "truncate") from None
-        if cut:
-            self._sync_image_file(new_size)
+        self._cut_image_file_to(new_size)
