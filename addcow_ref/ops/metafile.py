@@ -12,11 +12,9 @@ new one, never a mix.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import errno
 import os
 
+from addcow_ref.engine.fileio import DEFAULT_FS, fallocate_punch
 from addcow_ref.format.errors import AddCowError
 from addcow_ref.ops.safefile import copy_owner, temp_beside
 
@@ -24,10 +22,6 @@ __all__ = ["punch_file", "replace_metadata"]
 
 #: Bytes copied per read when carrying the old bitmap into the new file.
 COPY_CHUNK = 1 << 20
-
-#: ``fallocate(2)`` modes (linux/falloc.h).
-_FALLOC_FL_KEEP_SIZE = 0x01
-_FALLOC_FL_PUNCH_HOLE = 0x02
 
 
 def replace_metadata(path: str, prefix: bytes, total: int, *,
@@ -56,11 +50,7 @@ def replace_metadata(path: str, prefix: bytes, total: int, *,
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        dfd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        DEFAULT_FS.fsync_dir(directory)
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -83,25 +73,20 @@ def _copy_bitmap(path: str, fd: int, source: tuple[int, int], dest: int) -> None
 
 def punch_file(path: str, length: int) -> bool:
     """Give the blocks of ``[0, length)`` of the regular file ``path`` back to the file system
-    (``fallocate`` with ``PUNCH_HOLE | KEEP_SIZE``); the size is unchanged and the range reads as
-    zeros. Returns False where the file system or platform cannot punch (the data then stays,
-    which is harmless once no bit points at it)."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None or not os.path.isfile(path):
+    (``fallocate`` with ``PUNCH_HOLE | KEEP_SIZE``, as :func:`fallocate_punch` does for every
+    hole the library punches); the size is unchanged and the range reads as zeros. Returns
+    False where the file system or platform cannot punch (the data then stays, which is
+    harmless once no bit points at it)."""
+    if not os.path.isfile(path):
         return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    fallocate = getattr(libc, "fallocate", None)
-    if fallocate is None:
-        return False
-    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
     fd = os.open(path, os.O_WRONLY)
     try:
-        if fallocate(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, 0, length) != 0:
-            err = ctypes.get_errno()
-            if err in (errno.EOPNOTSUPP, errno.ENOSYS):
-                return False
-            raise OSError(err, os.strerror(err), path)
-        os.fsync(fd)
+        try:
+            punched = fallocate_punch(fd, 0, length)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, path) from None
+        if punched:
+            os.fsync(fd)
     finally:
         os.close(fd)
-    return True
+    return punched

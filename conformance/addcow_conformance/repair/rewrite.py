@@ -26,6 +26,7 @@ import errno
 import os
 from collections.abc import Sequence
 
+from addcow_ref.engine.fileio import DEFAULT_FS
 from addcow_ref.format.errors import AddCowError
 from addcow_ref.ops.safefile import copy_owner, temp_beside
 
@@ -105,11 +106,7 @@ def rewrite_file(path: str, src_fd: int, *, total: int, patches: Sequence[Patch]
             os.close(fd)
         os.replace(tmp, path)
         renamed = True
-        dfd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        DEFAULT_FS.fsync_dir(directory)
     except OSError as e:
         if not renamed:
             with contextlib.suppress(OSError):
