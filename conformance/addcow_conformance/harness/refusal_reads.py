@@ -34,6 +34,7 @@ import os
 from pathlib import Path
 
 from addcow_conformance.records import ByteRange
+from addcow_ref.format.bitmap import find_bit
 from addcow_ref.format.constants import (
     HEADER_LENGTH_V1,
     HEADER_LENGTH_V2,
@@ -41,8 +42,8 @@ from addcow_ref.format.constants import (
     SECTOR_SIZE,
     V1_CLUSTER_BITS,
 )
+from addcow_ref.format.fieldtable import HEADER_V1, HEADER_V2
 from addcow_ref.format.layout import field_info
-from addcow_ref.format.schema import HEADER_V1, HEADER_V2
 
 __all__ = ["MAX_READ", "SCAN_LIMIT", "refusal_reads"]
 
@@ -67,18 +68,10 @@ def _first_zero_bit(path: Path, bitmap_offset: int, clusters: int) -> int | None
     need = min((clusters + 7) // 8, SCAN_LIMIT)
     with path.open("rb") as f:
         f.seek(bitmap_offset)
-        data = f.read(need)
-    for i in range(need):
-        byte = data[i] if i < len(data) else 0
-        if byte == 0xFF:
-            continue
-        for bit in range(8):
-            cluster = i * 8 + bit
-            if cluster >= clusters:
-                return None
-            if not byte >> bit & 1:
-                return cluster
-    return None
+        data = f.read(need).ljust(need, b"\0")
+    nbits = min(clusters, need * 8)
+    cluster = find_bit(data, 0, nbits, False)
+    return cluster if cluster < nbits else None
 
 
 def _reads(path: Path, size: int, cluster_bits: int, bitmap_offset: int) -> list[ByteRange]:
