@@ -219,14 +219,14 @@ class BitmapCache:
 
         A loaded chunk answers under the table lock alone, without a pin: its bits change only
         under that lock (``set_range``, ``clear_range``) and it cannot be evicted while the lock
-        is held. This is the lookup of every single-cluster read, so it is worth the copy of
-        the pinned path below, which loads a chunk that is not in memory."""
+        is held. This is the lookup of every single-cluster read; the pinned path below loads
+        a chunk that is not in memory."""
         index, bit = divmod(cluster, self._chunk_bits)
         with self._lock:
             hot = self._entries.get(index)
             if hot is not None and hot.loaded.is_set() and hot.error is None:
                 self._entries.move_to_end(index)
-                return bool(hot.data[bit >> 3] >> (bit & 7) & 1)
+                return get_bit(hot.data, bit)
         entry = self._pin(index)
         try:
             return get_bit(entry.data, bit)
