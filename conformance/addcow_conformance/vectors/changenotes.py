@@ -16,6 +16,10 @@ _COMPARE = ("after.files compares the image file's first virtual_size bytes only
 _SHRINK = ("after.files compares the add-cow file up to the last whole bitmap byte; padding "
            "bits and trailing bytes after a shrink are open (RESIZE-SHRINK-ORDER is a SHOULD)")
 
+_CUT = ("after.files pins the image file's length to virtual_size (it was open): hydration "
+        "truncates a longer regular image file (HYDRATE-ORDER step 3 is a MUST, and "
+        "HYDRATE-COMPLETE reads the image file as a raw file)")
+
 #: version -> vector id -> what changed (or, for an added vector, what it pins).
 NOTES: dict[str, dict[str, str]] = {
     "2.0.0": {
@@ -219,5 +223,17 @@ NOTES: dict[str, dict[str, str]] = {
                                             "0xAA",
         "legacy/upgrade-bitmap-bytes-0x01": "upgrade of a v1 image whose bitmap bytes are all "
                                             "0x01: the bits are kept",
+    },
+    "3.0.0": {
+        # -- changed expectations
+        "ops/hydrate": _CUT,
+        "ops/hydrate-all-bits-already-set": _CUT,
+        "ops/hydrate-backing-ends-mid-cluster": _CUT,
+        "ops/hydrate-clears-unknown-autoclear": _CUT,
+        "ops/hydrate-image-file-longer": _CUT,
+        "ops/hydrate-long-bitmap": _CUT,
+        "ops/hydrate-no-backing-stale-image": _CUT,
+        "ops/hydrate-over-add-cow-backing": _CUT,
+        "ops/hydrate-run-past-backing-end": _CUT,
     },
 }

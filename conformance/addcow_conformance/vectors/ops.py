@@ -33,10 +33,14 @@ class Effect:
     #: The last resize shrank the disk: the bitmap's padding bits and the add-cow file's
     #: trailing bytes are then the writer's (RESIZE-SHRINK-ORDER is a SHOULD).
     shrunk: bool = False
-    #: A resize or a hydration ran: the image file's length past virtual_size is open
-    #: (IMG-LENGTH is a SHOULD).
+    #: A resize ran after the last hydration: the image file's length past virtual_size is
+    #: open (IMG-LENGTH is a SHOULD).
     sized: bool = False
     hydrated: bool = False
+    #: The last operation that decides the image file's length was a hydration: the file is
+    #: then exactly virtual_size bytes long, whatever it was before (HYDRATE-ORDER step 3 is
+    #: a MUST, and HYDRATE-COMPLETE asks for the image file *read as a raw file* to be the disk).
+    cut: bool = False
 
 
 def apply_ops(disk: Disk, ops: list[Operation]) -> Effect:
@@ -54,11 +58,12 @@ def apply_ops(disk: Disk, ops: list[Operation]) -> Effect:
             disk.discard(op["offset"], op["length"])
         elif kind == "resize":
             done.shrunk = op["size"] < disk.virtual_size
-            done.sized = True
+            done.sized, done.cut = True, False
             disk.resize(op["size"])
         elif kind == "hydrate":
             disk.hydrate()
-            done.hydrated = done.sized = True
+            done.hydrated = done.cut = True
+            done.sized = False
         elif kind != "flush":
             raise ValueError(f"unknown op {kind!r}")
         done.modified = done.modified or kind != "flush"
@@ -92,7 +97,10 @@ def _after_image(image: bytes, a: AddCow, disk: Disk, done: Effect,
                  opens: list[str]) -> AfterFile:
     data = bytes(disk.image)
     entry: AfterFile = {"role": "image", "path": "image.raw"}
-    if done.sized or len(image) > a.virtual_size:
+    if done.cut:
+        data = data[:disk.virtual_size].ljust(disk.virtual_size, b"\0")
+        entry["size"] = disk.virtual_size
+    elif done.sized or len(image) > a.virtual_size:
         data = data[:disk.virtual_size].ljust(disk.virtual_size, b"\0")
         entry["compare_length"] = disk.virtual_size
         opens.append("the image file's bytes past virtual_size and so its length (IMG-LENGTH "
