@@ -43,7 +43,7 @@ from addcow_ref.format.bitmap import (
     expect_scan,
     get_bit,
     iter_runs,
-    numpy_if_loaded,
+    numpy_for_scan,
     padding_mask,
     run_arrays,
     set_bit_range,
@@ -256,14 +256,16 @@ class BitmapCache:
         Each chunk is pinned only while its runs are computed, so callers may do I/O between
         runs without holding any part of the cache. A long stretch of a chunk goes through
         :func:`~addcow_ref.format.bitmap.run_arrays` (numpy finds every boundary at once and
-        the tuples come out of one ``zip``) when numpy is loaded already; short ones, the
-        common case of a read or write, through ``iter_runs``.
+        the tuples come out of one ``zip``) when numpy is loaded, or once enough bitmap has
+        been scanned to load it; short ones, the common case of a read or write, through
+        ``iter_runs``.
         """
         out: list[tuple[int, int, bool]] = []
-        batch = _RUN_ARRAYS_MIN_BITS if numpy_if_loaded() else None
 
         def visit(entry: _Entry, base: int, lo: int, hi: int) -> None:
-            if batch is not None and hi - lo >= batch:
+            # Chosen per chunk: a long scan that passes numpy's import threshold part way
+            # (numpy_for_scan counts the bytes) takes numpy from the next chunk on.
+            if hi - lo >= _RUN_ARRAYS_MIN_BITS and numpy_for_scan((hi - lo) >> 3) is not None:
                 chunk_runs: Any = run_arrays(entry.data, lo, hi - lo).tolist()
             else:
                 chunk_runs = iter_runs(entry.data, lo, hi - lo)

@@ -62,6 +62,14 @@ def numpy_if_loaded() -> ModuleType | None:
     return _np
 
 
+def numpy_for_scan(nbytes: int) -> ModuleType | None:
+    """numpy if it is loaded, or once this process has scanned enough bitmap without it to
+    repay the import (``_IMPORT_NUMPY_AFTER``, these ``nbytes`` counted); else None. For a
+    caller that picks between a numpy path and a plain one for each piece of a long scan, so
+    that the pieces after the threshold take numpy."""
+    return _numpy(nbytes)
+
+
 def expect_scan(nbytes: int) -> None:
     """Say that about ``nbytes`` of bitmap are about to be scanned by the helpers here.
 
@@ -85,6 +93,7 @@ __all__ = [
     "get_bit",
     "iter_runs",
     "load_numpy",
+    "numpy_for_scan",
     "numpy_if_loaded",
     "padding_mask",
     "run_arrays",
@@ -93,12 +102,8 @@ __all__ = [
 
 #: Below this many 64-bit words the big-integer popcount is as fast as a call into numpy.
 _NUMPY_MIN_WORDS = 512
-#: iter_runs over fewer bits than this searches bit by bit group; longer ranges use numpy.
+#: run_arrays over fewer bits than this goes through iter_runs; longer ranges use numpy.
 _NUMPY_MIN_RUN_BITS = 1 << 12
-#: Bytes of bitmap iter_runs looks at per numpy call (unpacked: 8 bytes of memory per byte).
-_RUN_WINDOW = 1 << 16
-_ONES = b"\xff" * _RUN_WINDOW
-_ZEROS = bytes(_RUN_WINDOW)
 _NOT_ZERO = re.compile(b"[^\\x00]")
 _NOT_FF = re.compile(b"[^\\xff]")
 
@@ -251,57 +256,18 @@ def iter_runs(
     """Maximal runs of equal bits in ``[first_bit, first_bit + nbits)`` as
     ``(start_bit, n_bits, value)``; consecutive runs alternate in value and cover the range.
 
-    Long ranges go window by window (``_RUN_WINDOW`` bytes): a window of all-0 or all-1 bytes
-    costs one comparison, and any other window has all its run boundaries found at once by
-    numpy, so Python only touches the boundaries themselves. Memory stays bounded by the
-    window whatever the range.
+    Each run's end is found with :func:`find_bit`, which passes over whole bytes of 0x00 or
+    0xff at the speed of a byte search, so a range costs one step per run. This is the form for
+    short ranges (a read or a write) and for interpreters without numpy; callers with many runs
+    at once and numpy loaded take :func:`run_arrays`, which finds every boundary of a window in
+    one pass (the bitmap cache chooses per chunk).
     """
     end = first_bit + nbits
     if nbits <= 0:
         return
     if end > len(data) * 8:
         raise IndexError(f"bit range [{first_bit}, {end}) is past the {len(data)}-byte bitmap")
-    if nbits < _NUMPY_MIN_RUN_BITS:
-        yield from _iter_runs_by_search(data, first_bit, end)
-        return
-    mv = memoryview(data).cast("B") if isinstance(data, memoryview) else memoryview(data)
-    run_start, value = first_bit, get_bit(data, first_bit)
-    pos = first_bit
-    while pos < end:
-        lo = pos >> 3
-        wend = min(end, (lo + _RUN_WINDOW) << 3)
-        hi = (wend + 7) >> 3
-        window = mv[lo:hi]
-        if not pos & 7 and not wend & 7:
-            raw = bytes(window)
-            if raw == (_ONES if value else _ZEROS)[:hi - lo]:
-                pos = wend  # the current run goes on through the whole window
-                continue
-        np = _numpy(hi - lo)
-        if np is not None:
-            bits = np.unpackbits(np.frombuffer(window, dtype=np.uint8), bitorder="little")
-            bits = bits[pos - (lo << 3):wend - (lo << 3)]
-            edges = (np.flatnonzero(bits[1:] != bits[:-1]) + 1).tolist()
-            if bool(bits[0]) != value:
-                edges.insert(0, 0)
-            boundaries = [pos + e for e in edges]
-        else:
-            boundaries = []
-            at, v = pos, value
-            while (at := find_bit(data, at, wend - at, not v)) < wend:
-                boundaries.append(at)
-                v = not v
-        for at in boundaries:
-            yield run_start, at - run_start, value
-            run_start, value = at, not value
-        pos = wend
-    yield run_start, end - run_start, value
-
-
-def _iter_runs_by_search(
-    data: bytes | bytearray | memoryview, pos: int, end: int
-) -> Iterator[tuple[int, int, bool]]:
-    value = get_bit(data, pos)
+    pos, value = first_bit, get_bit(data, first_bit)
     while pos < end:
         nxt = find_bit(data, pos, end - pos, not value)
         yield pos, nxt - pos, value

@@ -139,8 +139,8 @@ def test_numpy_is_loaded_only_once_a_scan_would_pay_for_it() -> None:
 
 @st.composite
 def long_runs_case(draw: st.DrawFn) -> tuple[bytes, int, int]:
-    """Bitmaps long enough for the windowed numpy path, mixing uniform stretches (whole windows
-    of 0x00/0xff) with random bytes, and ranges that start and end inside bytes."""
+    """Long bitmaps mixing uniform stretches of 0x00/0xff with random bytes, and ranges that
+    start and end inside bytes."""
     pieces = draw(st.lists(st.tuples(st.sampled_from([b"\0", b"\xff", None]),
                                      st.integers(1, 3000)), min_size=1, max_size=5))
     rng = random.Random(draw(st.integers(0, 2**32)))
@@ -151,23 +151,27 @@ def long_runs_case(draw: st.DrawFn) -> tuple[bytes, int, int]:
     return data, first, n
 
 
-@pytest.mark.parametrize("mode", ["numpy", "no-numpy"])
+def _model_runs(data: bytes, first: int, n: int) -> list[tuple[int, int, bool]]:
+    """The maximal runs of ``[first, first + n)``, bit by bit from the naive model."""
+    bits = naive_bits(data)[first:first + n]
+    out: list[tuple[int, int, bool]] = []
+    for i, b in enumerate(bits):
+        if out and out[-1][2] == b:
+            out[-1] = (out[-1][0], out[-1][1] + 1, b)
+        else:
+            out.append((first + i, 1, b))
+    return out
+
+
 @given(case=long_runs_case())
-def test_iter_runs_windowed_path_equals_search_path(
-        mode: str, case: tuple[bytes, int, int]) -> None:
+def test_iter_runs_over_long_mixed_bitmaps_equals_the_model(
+        case: tuple[bytes, int, int]) -> None:
     data, first, n = case
-    with pytest.MonkeyPatch.context() as mp:
-        _set_numpy_mode(mp, mode)
-        windowed = list(bitmap.iter_runs(data, first, n))
-    assert windowed == list(bitmap._iter_runs_by_search(data, first, first + n))
+    assert list(bitmap.iter_runs(data, first, n)) == _model_runs(data, first, n)
 
 
-def test_iter_runs_across_uniform_windows(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Whole windows of ones and zeros between partial ones: runs merge across windows."""
-    monkeypatch.setattr(bitmap, "_RUN_WINDOW", 16)
-    monkeypatch.setattr(bitmap, "_ONES", b"\xff" * 16)
-    monkeypatch.setattr(bitmap, "_ZEROS", bytes(16))
-    monkeypatch.setattr(bitmap, "_NUMPY_MIN_RUN_BITS", 8)
+def test_iter_runs_across_uniform_stretches() -> None:
+    """Long stretches of ones and zeros between partial bytes: one run each."""
     data = b"\x0f" + b"\xff" * 40 + b"\x00" * 33 + b"\x01" + b"\xff" * 20
     model = naive_bits(data)
     runs = list(bitmap.iter_runs(data, 3, len(data) * 8 - 5))

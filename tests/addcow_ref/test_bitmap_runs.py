@@ -104,7 +104,7 @@ def test_run_arrays_long_uniform_and_dense_bitmaps(monkeypatch: pytest.MonkeyPat
     data = b"\xff" * 300 + (b"\xff" * 8 + b"\0" * 8) * 40 + b"\x55" * 130 + bytes(257)
     for first, n in [(0, len(data) * 8), (7, len(data) * 8 - 20), (2400, 3000)]:
         assert bitmap.run_arrays(data, first, n).tolist() == \
-            list(bitmap._iter_runs_by_search(data, first, first + n))
+            list(bitmap.iter_runs(data, first, n))
     uniform = b"\xff" * (1 << 16)
     assert bitmap.run_arrays(uniform, 1, len(uniform) * 8 - 1).tolist() == \
         [(1, len(uniform) * 8 - 1, True)]
@@ -171,4 +171,4 @@ def test_run_arrays_skips_uniform_windows_across_a_boundary(
     for first in (0, 3, 64 * 8 + 1):
         n = len(data) * 8 - first - 2
         assert bitmap.run_arrays(bytes(data), first, n).tolist() == \
-            list(bitmap._iter_runs_by_search(bytes(data), first, first + n))
+            list(bitmap.iter_runs(bytes(data), first, n))

@@ -5,6 +5,7 @@ walk crosses chunk boundaries."""
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 from hypothesis import given
@@ -71,3 +72,51 @@ def test_cache_matches_model(tmp_path_factory: pytest.TempPathFactory, count: in
     assert on_disk[-1] & padding_mask(count) == 0
     if model:
         assert syncs  # bits never reached the file without the data sync first
+
+
+def test_runs_takes_numpy_from_the_chunk_after_the_import_threshold(
+        tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long ``runs`` call that starts without numpy and passes the import threshold part way
+    hands every later chunk to ``run_arrays`` (the choice is made per chunk, not once per
+    call), and its runs are the same as bit by bit."""
+    from pathlib import Path
+
+    from addcow_ref.engine import bitmapcache
+    from addcow_ref.format import bitmap
+
+    chunk = 1024  # bytes: 8192 clusters per chunk, above the run_arrays threshold
+    count = 8 * chunk * 4
+    rng = random.Random(7)
+    data = bytes(rng.choice((0x00, 0xFF, 0x0F, 0x81)) for _ in range(count // 8))
+    path = Path(str(tmp_path)) / "meta"
+    path.write_bytes(bytes(OFFSET) + data)
+    asked: list[int] = []
+    batched: list[int] = []
+    real_run_arrays = bitmap.run_arrays
+
+    def numpy_after_two(nbytes: int) -> object:
+        asked.append(nbytes)
+        return bitmap.load_numpy() if len(asked) > 2 else None
+
+    def spy(d: bytes, first: int, n: int) -> bitmap.RunArrays:
+        batched.append(n)
+        return real_run_arrays(d, first, n)
+
+    monkeypatch.setattr(bitmapcache, "numpy_for_scan", numpy_after_two)
+    monkeypatch.setattr(bitmapcache, "run_arrays", spy)
+    f = OSFileSystem().open(str(path), writable=False)
+    cache = BitmapCache(f, OFFSET, count, chunk_size=chunk, capacity=2)
+    try:
+        runs = cache.runs(0, count)
+    finally:
+        f.close()
+    assert asked == [chunk] * 4
+    assert batched == [8 * chunk] * 2  # chunks 3 and 4
+    bits = [bool(data[c >> 3] >> (c & 7) & 1) for c in range(count)]
+    want: list[tuple[int, int, bool]] = []
+    for c, b in enumerate(bits):
+        if want and want[-1][2] == b:
+            want[-1] = (want[-1][0], want[-1][1] + 1, b)
+        else:
+            want.append((c, 1, b))
+    assert runs == want

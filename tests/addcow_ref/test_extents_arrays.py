@@ -147,7 +147,7 @@ def test_batch_map_equals_per_extent_map(mode: str, case: dict[str, object], tmp
             for off, n in ((0, size), (offset, size - offset), (offset, min(777, size - offset))):
                 # The per-extent map with the cache's runs from iter_runs only.
                 with monkeypatch.context() as m2:
-                    m2.setattr(bitmapcache, "numpy_if_loaded", lambda: None)
+                    m2.setattr(bitmapcache, "numpy_for_scan", lambda nbytes: None)
                     want = _reference_map(img, off, n)
                 got = img.map(off, n)
                 assert got == want
