@@ -81,10 +81,6 @@ class ImageDescriptor:
         return bitmap_length_for(self.virtual_size, self.cluster_bits)
 
     @property
-    def has_backing(self) -> bool:
-        return self.backing_name is not None
-
-    @property
     def all_allocated(self) -> bool:
         """FEAT-ALL-ALLOCATED: every cluster is in the image file; the backing file is unused."""
         return bool(self.compatible_features & _ALL_ALLOCATED)

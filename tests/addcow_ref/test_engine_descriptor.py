@@ -33,7 +33,6 @@ def test_v2_descriptor(tmp_path: Path) -> None:
         backing_format="raw", incompatible_features=0, compatible_features=0,
         autoclear_features=0, writable=True)
     assert (d.cluster_size, d.cluster_count, d.bitmap_length) == (4096, 5, 1)
-    assert d.has_backing
     assert not d.all_allocated
 
 
@@ -69,7 +68,7 @@ def test_v1_without_backing_has_no_backing_format(tmp_path: Path) -> None:
     finally:
         meta.close()
     assert isinstance(header, HeaderV1)
-    assert (d.backing_name, d.backing_format, d.has_backing) == (None, None, False)
+    assert (d.backing_name, d.backing_format) == (None, None)
 
 
 def test_bad_magic_names_the_field(tmp_path: Path) -> None:
