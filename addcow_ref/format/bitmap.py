@@ -104,6 +104,12 @@ __all__ = [
 _NUMPY_MIN_WORDS = 512
 #: run_arrays over fewer bits than this goes through iter_runs; longer ranges use numpy.
 _NUMPY_MIN_RUN_BITS = 1 << 12
+#: find_bit searches this many whole bytes with the regex engine before it compares blocks of
+#: ``_SKIP_BLOCK`` bytes at once.
+_PROBE_BYTES = 256
+_SKIP_BLOCK = 1 << 12
+_ZERO_BLOCK = bytes(_SKIP_BLOCK)
+_FF_BLOCK = b"\xff" * _SKIP_BLOCK
 _NOT_ZERO = re.compile(b"[^\\x00]")
 _NOT_FF = re.compile(b"[^\\xff]")
 
@@ -234,7 +240,18 @@ def find_bit(data: bytes | bytearray | memoryview, first: int, nbits: int, value
     # large bitmap stays linear instead of copying the rest of the buffer per run.
     byte_lo, byte_hi = pos >> 3, end >> 3
     if byte_hi > byte_lo:
-        m = (_NOT_ZERO if value else _NOT_FF).search(mv, byte_lo, byte_hi)
+        pattern = _NOT_ZERO if value else _NOT_FF
+        # The next bytes first (most runs end soon), then long uniform stretches a block at a
+        # time: a copy and a memcmp run at memory speed, where the regex engine takes ~5 ns a
+        # byte (40 ms for 8 MiB of 0xff).
+        probe = min(byte_hi, byte_lo + _PROBE_BYTES)
+        m = pattern.search(mv, byte_lo, probe)
+        if m is None and probe < byte_hi:
+            skip = _ZERO_BLOCK if value else _FF_BLOCK
+            while byte_hi - probe >= _SKIP_BLOCK and \
+                    bytes(mv[probe:probe + _SKIP_BLOCK]) == skip:
+                probe += _SKIP_BLOCK
+            m = pattern.search(mv, probe, byte_hi)
         if m:
             idx = m.start()
             b = mv[idx] if value else ~mv[idx] & 0xFF

@@ -183,3 +183,21 @@ def test_iter_runs_across_uniform_stretches() -> None:
         pos += n
     assert pos == len(data) * 8 - 2
     assert all(a[2] != b[2] for a, b in itertools.pairwise(runs))
+
+
+@pytest.mark.parametrize("value", [True, False])
+@pytest.mark.parametrize("at", [0, 7, 255 * 8, 256 * 8 + 3, (256 + 4096) * 8 - 1,
+                                (256 + 4096) * 8, (256 + 3 * 4096) * 8 + 5, 20000 * 8 + 6])
+def test_find_bit_across_long_uniform_stretches(value: bool, at: int) -> None:
+    """One differing bit in 20 KiB of uniform bytes, before, at and after the edges of the
+    probe and of the blocks find_bit compares whole; searched from aligned and unaligned
+    starts, and with the range ending just before the bit."""
+    fill = 0x00 if value else 0xFF
+    data = bytearray([fill]) * 20010
+    data[at >> 3] ^= 1 << (at & 7)
+    for first in (0, 3, 8):
+        want = at if at >= first else len(data) * 8
+        assert bitmap.find_bit(bytes(data), first, len(data) * 8 - first, value) == want
+        if at > first:
+            assert bitmap.find_bit(bytes(data), first, at - first, value) == at
+    assert bitmap.find_bit(bytes(data), 0, len(data) * 8, not value) == (1 if at == 0 else 0)
