@@ -25,7 +25,12 @@ from collections.abc import Callable
 from addcow_ref.engine.backing import resolve_name
 from addcow_ref.engine.image import AddCowImage, open_image
 from addcow_ref.engine.oslocks import holding_lock, lock_fd
-from addcow_ref.format.constants import FORMAT_ADD_COW, FORMAT_RAW, CompatibleFeature
+from addcow_ref.format.constants import (
+    FORMAT_ADD_COW,
+    FORMAT_RAW,
+    KNOWN_AUTOCLEAR_FEATURES,
+    CompatibleFeature,
+)
 from addcow_ref.format.errors import AddCowError, ReadOnlyError
 from addcow_ref.format.header import HeaderV2
 from addcow_ref.ops.metafile import punch_file, replace_metadata
@@ -164,8 +169,11 @@ def empty_overlay(path: str) -> None:
         total = bitmap_offset + header.bitmap_length
         with open(path, "rb") as f:
             prefix = bytearray(os.pread(f.fileno(), bitmap_offset, 0))
+    # Emptying changes the image: unknown autoclear bits go too (FEAT-AUTOCLEAR-UNKNOWN).
     cleared = header.replace(compatible_features=int(header.compatible_features)
-                             & ~int(CompatibleFeature.ALL_ALLOCATED))
+                             & ~int(CompatibleFeature.ALL_ALLOCATED),
+                             autoclear_features=int(header.autoclear_features)
+                             & KNOWN_AUTOCLEAR_FEATURES)
     built = cleared.build()
     prefix[:len(built)] = built
     replace_metadata(path, bytes(prefix), total)

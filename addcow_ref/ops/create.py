@@ -56,24 +56,30 @@ def _align_up(n: int, a: int) -> int:
 def build_metadata(*, size: int, image_name: bytes, backing_name: bytes | None,
                    backing_format: str | None, cluster_bits: int,
                    bitmap_offset: int | None,
-                   compatible_features: int = 0) -> tuple[HeaderV2, bytes]:
+                   compatible_features: int = 0, autoclear_features: int = 0,
+                   extension: bytes = b"") -> tuple[HeaderV2, bytes]:
     """The header and the bytes ``[0, bitmap_offset)`` (header plus name area) of a new image.
 
-    Shared by :func:`create` and the v1 upgrade, so both lay names out the same way: the image
-    name right after the header, the backing name after it.
+    Shared by :func:`create`, the v1 upgrade and the rebase's rename, so all lay names out the
+    same way: the image name right after the header, the backing name after it. ``extension``
+    is the header's bytes from 128 to ``header_length``, which a rewrite of an existing header
+    keeps (HDR-EXTENSION-KEEP); the names then follow it.
     """
-    names_end = HEADER_LENGTH_V2 + len(image_name) + len(backing_name or b"")
+    start = HEADER_LENGTH_V2 + len(extension)
+    names_end = start + len(image_name) + len(backing_name or b"")
     if bitmap_offset is None:
         bitmap_offset = max(DEFAULT_BITMAP_OFFSET, _align_up(names_end, BITMAP_ALIGNMENT))
     header = forge_v2(
         virtual_size=size, bitmap_offset=bitmap_offset, cluster_bits=cluster_bits,
-        compatible_features=compatible_features, backing_format=(backing_format or "").encode(),
-        **name_fields(image_name, backing_name))
+        header_length=start, compatible_features=compatible_features,
+        autoclear_features=autoclear_features, backing_format=(backing_format or "").encode(),
+        **name_fields(image_name, backing_name, start=start))
     prefix = bytearray(max(bitmap_offset, names_end))
     prefix[:HEADER_LENGTH_V2] = header.build()
-    prefix[HEADER_LENGTH_V2:HEADER_LENGTH_V2 + len(image_name)] = image_name
+    prefix[HEADER_LENGTH_V2:start] = extension
+    prefix[start:start + len(image_name)] = image_name
     if backing_name:
-        prefix[HEADER_LENGTH_V2 + len(image_name):names_end] = backing_name
+        prefix[start + len(image_name):names_end] = backing_name
     data = bytes(prefix)
     file_size = bitmap_offset + header.bitmap_length
 

@@ -21,7 +21,11 @@ from collections.abc import Callable
 from addcow_ref.engine.backing import Backing, ChainState, MissingBacking, open_backing
 from addcow_ref.engine.fileio import DEFAULT_FS
 from addcow_ref.engine.image import AddCowImage
-from addcow_ref.format.constants import BACKING_FORMATS, HEADER_LENGTH_V2
+from addcow_ref.format.constants import (
+    BACKING_FORMATS,
+    HEADER_LENGTH_V2,
+    KNOWN_AUTOCLEAR_FEATURES,
+)
 from addcow_ref.format.errors import AddCowError, BackingFileError, ReadOnlyError
 from addcow_ref.format.header import HeaderV2
 from addcow_ref.ops.create import build_metadata
@@ -138,11 +142,17 @@ def set_backing_name(path: str, backing: str | None, backing_format: str | None)
     if name is not None and b"\0" in name:
         raise AddCowError("a backing file name must not contain a NUL byte", file=path)
     old_offset = int(header.bitmap_offset)
-    fits = HEADER_LENGTH_V2 + len(d.image_name) + len(name or b"") <= old_offset
+    header_length = int(header.header_length)
+    with open(path, "rb") as f:  # the header extension, kept as it is (HDR-EXTENSION-KEEP)
+        extension = os.pread(f.fileno(), header_length - HEADER_LENGTH_V2, HEADER_LENGTH_V2)
+    fits = header_length + len(d.image_name) + len(name or b"") <= old_offset
     new_header, prefix = build_metadata(
         size=int(header.virtual_size), image_name=d.image_name, backing_name=name,
         backing_format=backing_format, cluster_bits=int(header.cluster_bits),
         bitmap_offset=old_offset if fits else None,
-        compatible_features=int(header.compatible_features))
+        compatible_features=int(header.compatible_features),
+        # A change of the header: unknown autoclear bits go (FEAT-AUTOCLEAR-UNKNOWN)
+        autoclear_features=int(header.autoclear_features) & KNOWN_AUTOCLEAR_FEATURES,
+        extension=extension)
     replace_metadata(path, prefix, int(new_header.bitmap_offset) + new_header.bitmap_length,
                      bitmap_from=(old_offset, header.bitmap_length))

@@ -31,6 +31,7 @@ __all__ = [
     "FEATURE_BIG_INT",
     "FEATURE_BITMAP_VALIDATION",
     "FEATURE_V1",
+    "FILE_OPERATIONS",
     "POLICIES",
     "REQUIREMENTS",
     "SYNOPSIS",
@@ -66,7 +67,12 @@ SYNOPSIS = (
 
 #: The operations an ``apply`` list may hold.
 APPLY_OPERATIONS = ("write", "write-zeroes", "discard", "resize", "flush", "hydrate",
-                    "upgrade")
+                    "upgrade", "commit", "rebase")
+
+#: The operations that work on the image's files, not on an open image: each writes a new
+#: add-cow file (or the backing file) and may rename one over the old, so an adapter runs them
+#: with the image closed, between runs of the other operations of the same list.
+FILE_OPERATIONS = ("upgrade", "commit", "rebase")
 
 
 def apply_flag(operation: str) -> str:
@@ -116,6 +122,12 @@ REQUIREMENTS: dict[str, str] = {
                            "operations)",
     apply_flag("upgrade"): "the implementation upgrades a version 1 image to version 2 in "
                            "place (`apply` with upgrade operations)",
+    apply_flag("commit"): "the implementation commits an image into its backing file, raw or "
+                          "add-cow, and then empties it unless told to keep it (`apply` with "
+                          "commit operations)",
+    apply_flag("rebase"): "the implementation changes an image's backing file, in the safe form "
+                          "(the guest disk is unchanged) and the unsafe one (only the names "
+                          "change) (`apply` with rebase operations)",
     FEATURE_V1: "the implementation reads legacy version 1 images",
     FEATURE_BACKING_CHAIN: "the implementation opens add-cow backing files (chains)",
     FEATURE_BITMAP_VALIDATION: "the implementation checks bitmap contents (padding bits, the "

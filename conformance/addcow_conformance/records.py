@@ -109,8 +109,10 @@ REQUIRED_INFO_KEYS: tuple[str, ...] = tuple(
 class Operation(TypedDict, total=False):
     """One entry of an ``apply`` list: a write (``data_hex``, or ``length`` bytes of
     ``pattern``), a write-zeroes or discard of ``length`` bytes at ``offset``, a resize to
-    ``size``, a flush, a hydrate, or an upgrade of a version 1 image (``{"op": "upgrade"}``, no
-    other key)."""
+    ``size``, a flush, a hydrate, an upgrade of a version 1 image (``{"op": "upgrade"}``, no
+    other key), a commit into the backing file (``keep``: leave the image as it is, like
+    ``qemu-img commit -d``), or a rebase onto ``backing`` (None: no backing file) of format
+    ``backing_format``, ``unsafe`` for the form that changes only the names (``-u``)."""
 
     op: Required[str]
     offset: int
@@ -118,6 +120,10 @@ class Operation(TypedDict, total=False):
     length: int
     pattern: int
     size: int
+    keep: bool
+    backing: str | None
+    backing_format: str
+    unsafe: bool
 
 
 class RefusalBlock(TypedDict, total=False):

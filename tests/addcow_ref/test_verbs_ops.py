@@ -223,3 +223,49 @@ def test_convert_add_cow_to_add_cow_is_thin(overlay: Path) -> None:
     again = run("convert", "-f", "add-cow", "-b", "base.raw", "-F", "raw", overlay, dst)
     assert again.exit_code == 1
     assert "already exists" in again.stderr
+
+
+def _forged(tmp_path: Path, **fields: object) -> Path:
+    """An overlay of 4 clusters of 512 bytes, cluster 1 allocated, over a raw backing file,
+    with extra header fields (the kit's builder)."""
+    from addcow_conformance.vectors.builder import AddCow
+
+    a = AddCow(virtual_size=2048, cluster_bits=9, backing_name=b"backing.raw", bits={1},
+               **fields)  # type: ignore[arg-type]
+    (tmp_path / "image.add-cow").write_bytes(a.build())
+    (tmp_path / "image.raw").write_bytes(b"\x11" * 2048)
+    (tmp_path / "backing.raw").write_bytes(b"\x22" * 2048)
+    (tmp_path / "new.raw").write_bytes(b"\x33" * 2048)
+    return tmp_path / "image.add-cow"
+
+
+def test_commit_that_empties_clears_unknown_autoclear_bits(tmp_path: Path) -> None:
+    """Emptying the image is a change of it (FEAT-AUTOCLEAR-UNKNOWN, COMMIT-COMPLETE); the
+    commit used to keep autoclear bit 5."""
+    from addcow_ref.ops.commit import commit
+
+    path = _forged(tmp_path, autoclear_features=1 << 5)
+    commit(str(path))
+    with open_image(path) as img:
+        assert int(img.descriptor.autoclear_features) == 0
+        assert img.read(0, 2048) == b"\x22" * 512 + b"\x11" * 512 + b"\x22" * 1024
+
+
+@pytest.mark.parametrize("unsafe", [True, False])
+def test_rebase_keeps_the_header_extension(tmp_path: Path, unsafe: bool) -> None:
+    """HDR-EXTENSION-KEEP through a rebase's rename; the rebase used to rebuild the header at
+    128 bytes and drop header_length 256 with its extension."""
+    from addcow_ref.ops.rebase import rebase
+
+    extension = bytes(range(1, 129))
+    path = _forged(tmp_path, header_length=256, extension=extension,
+                   autoclear_features=1 << 5)
+    before = guest(path)
+    rebase(str(path), "new.raw", "raw", unsafe=unsafe)
+    with open_image(path) as img:
+        assert int(img.header.header_length) == 256
+        assert int(img.descriptor.autoclear_features) == 0
+        assert img.descriptor.backing_name == b"new.raw"
+    assert path.read_bytes()[128:256] == extension
+    if not unsafe:
+        assert guest(path) == before

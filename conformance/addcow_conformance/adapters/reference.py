@@ -40,6 +40,7 @@ from addcow_conformance.protocol import (
     FEATURE_BACKING_CHAIN,
     FEATURE_BIG_INT,
     FEATURE_V1,
+    FILE_OPERATIONS,
     SYNOPSIS,
     CapabilitiesRecord,
     RefusalRecord,
@@ -48,7 +49,9 @@ from addcow_conformance.protocol import (
 from addcow_conformance.records import Extent, Operation
 from addcow_ref.format.errors import AddCowError
 from addcow_ref.format.header import read_version
+from addcow_ref.ops.commit import commit as commit_image
 from addcow_ref.ops.info import image_info
+from addcow_ref.ops.rebase import rebase as rebase_image
 from addcow_ref.ops.upgrade import upgrade_v1
 
 __all__ = [
@@ -66,12 +69,14 @@ _CHUNK = 1 << 20
 
 #: The ``apply`` operations the reference library implements (of ``APPLY_OPERATIONS``).
 REFERENCE_OPERATIONS = ("write", "write-zeroes", "discard", "resize", "flush", "hydrate",
-                        "upgrade")
+                        "upgrade", "commit", "rebase")
 
-#: The one operation that works on the file, not on an open image: the upgrade writes a new
-#: file and renames it over the old one, and a version 1 image may not be opened for writing
-#: (V1-NO-WRITE-OPEN), so it runs with the image closed.
-UPGRADE = "upgrade"
+#: The operations that work on the files, not on an open image (``FILE_OPERATIONS``): the
+#: upgrade writes a new file and renames it over the old one, and a version 1 image may not be
+#: opened for writing (V1-NO-WRITE-OPEN); a commit writes the backing file, which an open
+#: image holds locked for reading (LOCK-WRITER), and renames a new add-cow file over the old;
+#: a rebase renames a new add-cow file over the old. So each runs with the image closed.
+UPGRADE, COMMIT, REBASE = "upgrade", "commit", "rebase"
 
 USAGE = "usage: " + "\n       ".join(f"addcow-impl {line}" for line in SYNOPSIS)
 
@@ -118,6 +123,30 @@ def _merge(extents: list[Extent]) -> list[Extent]:
         else:
             out.append(e.copy())
     return out
+
+
+def _check_file_op(op: Operation) -> None:
+    """Refuse, as a usage error, a file operation with keys or values its form does not have
+    (``protocol.FILE_OPERATIONS``; the manifest schema's ``ops`` forms)."""
+    kind = op.get("op")
+    if kind == UPGRADE and set(op) != {"op"}:
+        raise UsageError(f"malformed operation {op!r} (an upgrade takes no arguments)")
+    if kind == COMMIT and (set(op) - {"op", "keep"}
+                           or not isinstance(op.get("keep", False), bool)):
+        raise UsageError(f"malformed operation {op!r} (a commit takes only keep: a boolean)")
+    if kind == REBASE:
+        backing, fmt = op.get("backing", ""), op.get("backing_format")
+        if (set(op) - {"op", "backing", "backing_format", "unsafe"}
+                or not isinstance(op.get("unsafe", False), bool)):
+            raise UsageError(f"malformed operation {op!r} (a rebase takes backing, "
+                             "backing_format and unsafe: a boolean)")
+        if backing is None:
+            if fmt is not None:
+                raise UsageError(f"malformed operation {op!r} (backing_format with backing "
+                                 "null: there is no backing file)")
+        elif not isinstance(backing, str) or not backing or not isinstance(fmt, str):
+            raise UsageError(f"malformed operation {op!r} (backing must be a non-empty name "
+                             "with its backing_format, or null)")
 
 
 class ReferenceAdapter:
@@ -202,6 +231,27 @@ class ReferenceAdapter:
         with self.open(path):  # an invalid version 2 image is still refused, for its rule
             pass
 
+    def commit(self, path: str, keep: bool) -> None:
+        """Commit the image into its backing file and, unless ``keep``, empty it
+        (``addcow commit [-d]``; spec: "Committing and rebasing")."""
+        commit_image(path, keep=keep)
+
+    def rebase(self, path: str, backing: str | None, backing_format: str | None,
+               unsafe: bool) -> None:
+        """Make ``backing`` (None: none) the backing file (``addcow rebase [-u] -b``)."""
+        rebase_image(path, backing or "", backing_format, unsafe=unsafe)
+
+    def apply_file_op(self, path: str, op: Operation) -> None:
+        """Run one operation of ``FILE_OPERATIONS`` on the closed image."""
+        kind = op["op"]
+        if kind == UPGRADE:
+            self.upgrade(path)
+        elif kind == COMMIT:
+            self.commit(path, bool(op.get("keep", False)))
+        else:
+            self.rebase(path, op["backing"], op.get("backing_format"),
+                        bool(op.get("unsafe", False)))
+
     # -- commands -------------------------------------------------------------------------
 
     def emit_json(self, value: Any) -> None:
@@ -278,20 +328,21 @@ class ReferenceAdapter:
     def cmd_apply(self, path: str, ops_path: str) -> int:
         ops = self.load_ops(ops_path)
         for op in ops:
-            if op.get("op") == UPGRADE and set(op) != {"op"}:
-                raise UsageError(f"malformed operation {op!r} (an upgrade takes no arguments)")
-        # Runs of ordinary operations between upgrades, each on the image opened read-write;
-        # a list without an upgrade is one run (an empty list too: opening for writing is
-        # itself refused on a version 1 image, V1-NO-WRITE-OPEN).
+            _check_file_op(op)
+        # Runs of ordinary operations between file operations, each on the image opened
+        # read-write; a list without a file operation is one run (an empty list too: opening for
+        # writing is itself refused on a version 1 image, V1-NO-WRITE-OPEN).
         runs: list[list[Operation]] = [[]]
+        between: list[Operation] = []
         for op in ops:
-            if op.get("op") == UPGRADE:
+            if op.get("op") in FILE_OPERATIONS:
+                between.append(op)
                 runs.append([])
             else:
                 runs[-1].append(op)
         for i, run in enumerate(runs):
             if i:
-                self.upgrade(path)
+                self.apply_file_op(path, between[i - 1])
             if run or len(runs) == 1:
                 with self.open(path, "r+") as image:
                     for op in run:

@@ -235,5 +235,33 @@ NOTES: dict[str, dict[str, str]] = {
         "ops/hydrate-no-backing-stale-image": _CUT,
         "ops/hydrate-over-add-cow-backing": _CUT,
         "ops/hydrate-run-past-backing-end": _CUT,
+        # -- added vectors: commit and rebase (needs apply:commit / apply:rebase)
+        "ops/commit-after-writes": "writes, then a commit into a raw backing file longer than "
+                                   "the disk: its bytes past the disk stay (COMMIT-COMPLETE)",
+        "ops/commit-into-add-cow-backing": "commit into an add-cow backing image with larger "
+                                           "clusters: its head and tail come from its own "
+                                           "backing file (COMMIT-COMPLETE; needs backing-chain)",
+        "ops/commit-into-raw-backing": "commit into a short raw backing file, which grows to the "
+                                       "last committed byte; the image is emptied "
+                                       "(COMMIT-COMPLETE)",
+        "ops/commit-keep": "commit with keep: the backing file gets the clusters, the image is "
+                           "unchanged (COMMIT-COMPLETE)",
+        "ops/rebase-drop-middle-layer": "safe rebase from an add-cow backing image onto its own "
+                                        "backing file (REBASE-COMPLETE; needs backing-chain)",
+        "ops/rebase-safe": "safe rebase onto a raw file that differs in every unallocated "
+                           "cluster: each is copied first (REBASE-COMPLETE)",
+        "ops/rebase-safe-missing-refused": "safe rebase onto a file that does not exist is "
+                                           "refused (BACK-EXISTS)",
+        "ops/rebase-to-no-backing": "safe rebase to no backing file copies every unallocated "
+                                    "cluster (REBASE-COMPLETE)",
+        "ops/rebase-unknown-format-refused": "rebase onto a backing format add-cow does not "
+                                             "define is refused (READ-NO-PROBE)",
+        "ops/rebase-unsafe": "unsafe rebase changes only the names (REBASE-COMPLETE)",
+        "ops/rebase-unsafe-to-no-backing": "unsafe rebase to no backing file: the unallocated "
+                                           "clusters read zeros (REBASE-COMPLETE)",
+        "ops/commit-clears-unknown-autoclear": "a commit that empties the image clears an "
+                                               "unknown autoclear bit (FEAT-AUTOCLEAR-UNKNOWN)",
+        "ops/rebase-keeps-header-extension": "a rebase keeps header_length and the header "
+                                             "extension (HDR-EXTENSION-KEEP)",
     },
 }

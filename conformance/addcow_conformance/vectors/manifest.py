@@ -47,8 +47,8 @@ __all__ = [
 MANIFEST_VERSION = "1.0.0"
 
 #: Area modules, in the order their producers run (the output is sorted by id anyway).
-AREAS = ("header", "features", "names", "bitmap", "read", "ops", "writers", "chains", "files",
-         "legacy", "limits", "big")
+AREAS = ("header", "features", "names", "bitmap", "read", "ops", "writers", "chainops", "chains",
+         "files", "legacy", "limits", "big")
 
 #: Top-level entries of the output directory that the generator owns and rewrites.
 GENERATED_TOP = ("v1", "v2", "lists", "manifest.json", "manifest.schema.json", "SHA256SUMS",

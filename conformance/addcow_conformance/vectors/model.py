@@ -56,7 +56,10 @@ class Disk:
     """One add-cow layer: image file bytes, allocated clusters, and the backing guest view.
 
     ``backing`` is what a reader of the backing file sees (a raw file's bytes, or the guest
-    contents of a backing add-cow image); bytes past its end read as zeros.
+    contents of a backing add-cow image); bytes past its end read as zeros. ``lower``, when set,
+    is the backing add-cow image itself, for the operations that write into it (a commit): the
+    backing view is then its guest disk, computed afresh at every read, and ``backing`` is not
+    used.
     """
 
     virtual_size: int
@@ -67,6 +70,7 @@ class Disk:
     #: Byte ranges ``[start, end)`` a discard left to the writer (DISCARD-PUNCH: they may read
     #: as zeros or as the old data); never compared.
     open_ranges: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    lower: Disk | None = None
 
     @property
     def cluster_size(self) -> int:
@@ -77,7 +81,7 @@ class Disk:
         return (self.virtual_size + self.cluster_size - 1) // self.cluster_size
 
     def _backing_bytes(self, start: int, end: int) -> bytes:
-        src = self.backing or b""
+        src = self.lower.guest() if self.lower is not None else self.backing or b""
         chunk = src[start:end]
         return chunk + bytes(end - start - len(chunk))
 
@@ -97,7 +101,8 @@ class Disk:
 
     def copy(self) -> Disk:
         return Disk(self.virtual_size, self.cluster_bits, bytearray(self.image), set(self.bits),
-                    self.backing, list(self.open_ranges))
+                    self.backing, list(self.open_ranges),
+                    None if self.lower is None else self.lower.copy())
 
     def _allocate(self, cluster: int, before: bytes) -> None:
         """Copy what the guest saw into the image file, then set the bit (WRITE-COW-HEAD-TAIL)."""
@@ -162,6 +167,67 @@ class Disk:
         self.bits |= set(range(first_new, self.cluster_count))
         if old_size % self.cluster_size:
             self.bits.add(old_size // self.cluster_size)
+
+    def allocated_runs(self) -> list[tuple[int, int]]:
+        """Byte ranges ``[start, end)`` of the runs of allocated clusters, the last one ending at
+        ``virtual_size``."""
+        return [(first * self.cluster_size,
+                 min((first + n) * self.cluster_size, self.virtual_size))
+                for first, n, allocated in cluster_runs(self.bits, self.cluster_count)
+                if allocated]
+
+    def commit(self, keep: bool) -> None:
+        """COMMIT-COMPLETE, literally: what the guest read over each allocated run is written
+        into the backing file at the same offset (a raw file grows with zeros up to it; an
+        add-cow backing image takes it as a guest write, ``Disk.write``, which refuses data past
+        its end); then, unless ``keep``, every bit is cleared. The spec's promise that the
+        guest still reads the same is checked on the oracle's own result."""
+        if self.open_ranges:
+            raise ValueError("a commit after a discard: the committed bytes would be open")
+        if self.lower is None and self.backing is None:
+            raise ValueError("commit of an image without a backing file")
+        before = self.guest()
+        runs = self.allocated_runs()
+        if self.lower is not None:
+            for start, end in runs:
+                self.lower.write(start, before[start:end])
+        else:
+            raw = bytearray(self.backing or b"")
+            for start, end in runs:
+                if len(raw) < end:
+                    raw += bytes(end - len(raw))
+                raw[start:end] = before[start:end]
+            self.backing = bytes(raw)
+        if not keep:
+            self.bits = set()
+        if self.guest() != before:  # pragma: no cover - the model contradicting the spec
+            raise AssertionError("the oracle's commit changed the guest disk")
+
+    def rebase(self, backing: bytes | None, *, unsafe: bool) -> set[int]:
+        """REBASE-COMPLETE, literally, onto a raw backing file of bytes ``backing`` (None: no
+        backing file). The safe form allocates, with what the guest read, every unallocated
+        cluster where the old and the new backing views differ; the unsafe form only swaps the
+        view. Returns the unallocated clusters where the views agree: the safe form MAY
+        allocate them too, so their bits and image bytes are the writer's choice."""
+        if self.open_ranges:
+            raise ValueError("a rebase after a discard: the guest would be open")
+        same: set[int] = set()
+        before = self.guest()
+        if not unsafe:
+            new = Disk(self.virtual_size, self.cluster_bits, bytearray(), set(), backing)
+            for c in range(self.cluster_count):
+                if c in self.bits:
+                    continue
+                lo = c * self.cluster_size
+                hi = min(lo + self.cluster_size, self.virtual_size)
+                if self._backing_bytes(lo, hi) != new._backing_bytes(lo, hi):
+                    self._allocate(c, before)
+                else:
+                    same.add(c)
+        self.backing, self.lower = backing, None
+        if not unsafe and self.guest() != before:  # pragma: no cover - see commit
+            raise AssertionError("the oracle's safe rebase changed the guest disk")
+        return same
 
     def bitmap(self) -> bytes:
         return bitmap_bytes(self.bits, self.cluster_count)

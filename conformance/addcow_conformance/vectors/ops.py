@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from addcow_conformance.records import (
     AfterBlock,
     AfterFile,
+    ByteRange,
     ExpectBlock,
     ExpectedFinding,
     Operation,
@@ -41,13 +42,39 @@ class Effect:
     #: then exactly virtual_size bytes long, whatever it was before (HYDRATE-ORDER step 3 is
     #: a MUST, and HYDRATE-COMPLETE asks for the image file *read as a raw file* to be the disk).
     cut: bool = False
+    #: A commit wrote into the backing file.
+    committed: bool = False
+    #: A commit emptied the image: every bit is 0 and ``all_allocated`` clear, and what the
+    #: image file holds is the writer's (COMMIT-COMPLETE; COMMIT-ORDER lets it punch the file).
+    emptied: bool = False
+    #: A rebase ran: the names' offsets and lengths and ``bitmap_offset`` are the writer's
+    #: (REBASE-COMPLETE), and the backing name and format are ``names``.
+    rebased: bool = False
+    names: tuple[bytes | None, str | None] = (None, None)
 
 
-def apply_ops(disk: Disk, ops: list[Operation]) -> Effect:
-    """Run ``ops`` on the oracle and say what they did."""
+def _rebase_target(op: Operation, files: Mapping[str, bytes]) -> bytes | None:
+    """The bytes of the raw file a rebase names, from the vector's own files (names resolve
+    against the add-cow file's directory, the vector's)."""
+    name = op["backing"]
+    if name is None:
+        return None
+    if op["backing_format"] != "raw":
+        raise ValueError(f"rebase onto {name!r}: the oracle models raw new backing files only")
+    if name not in files:
+        raise ValueError(f"rebase onto {name!r}: no such file in the vector (a rebase that must "
+                         "be refused is a refused_op_vector)")
+    return files[name]
+
+
+def apply_ops(disk: Disk, ops: list[Operation],
+              files: Mapping[str, bytes] | None = None) -> Effect:
+    """Run ``ops`` on the oracle and say what they did; ``files`` maps the vector's file paths
+    to their bytes, for a rebase to find its new backing file."""
     done = Effect()
     for op in ops:
         kind = op["op"]
+        changes = kind != "flush"
         if kind == "write":
             data = (bytes.fromhex(op["data_hex"]) if "data_hex" in op
                     else bytes([op["pattern"]]) * op["length"])
@@ -64,15 +91,69 @@ def apply_ops(disk: Disk, ops: list[Operation]) -> Effect:
             disk.hydrate()
             done.hydrated = done.cut = True
             done.sized = False
+        elif kind == "commit":
+            keep = op.get("keep", False)
+            disk.commit(keep)
+            done.committed = True
+            changes = not keep  # a kept image is left as it was
+            if not keep:
+                done.emptied, done.hydrated = True, False
+        elif kind == "rebase":
+            same = disk.rebase(_rebase_target(op, files or {}), unsafe=op.get("unsafe", False))
+            if same:
+                raise ValueError(f"rebase: clusters {sorted(same)} read the same from the old "
+                                 "and the new backing file, so whether they are allocated is "
+                                 "the writer's; make them differ or allocate them")
+            name = op["backing"]
+            done.rebased = True
+            done.names = ((None, None) if name is None
+                          else (name.encode(), op["backing_format"]))
         elif kind != "flush":
             raise ValueError(f"unknown op {kind!r}")
-        done.modified = done.modified or kind != "flush"
+        done.modified = done.modified or changes
     return done
+
+
+#: The header fields whose values a rebase leaves to the writer (REBASE-COMPLETE): where the
+#: names go in the name area, and where the bitmap starts.
+_LAYOUT_FIELDS = (("bitmap_offset", 8), ("image_name_offset", 4), ("image_name_length", 4),
+                  ("backing_name_offset", 4), ("backing_name_length", 4))
+
+
+def _zeroed(data: bytes, ranges: list[ByteRange]) -> bytes:
+    buf = bytearray(data)
+    for r in ranges:
+        buf[r["offset"]:r["offset"] + r["length"]] = bytes(r["length"])
+    return bytes(buf)
+
+
+def _after_rebased(after_a: AddCow, compat_open: bool, opens: list[str]) -> AfterFile:
+    """After a rebase only the header is compared, without the layout fields: the names and
+    the bitmap may move (the decoded names and the bits are pinned by ``info`` and
+    ``extents``)."""
+    ignore: list[ByteRange] = [{"offset": field_offset(name), "length": size}
+                               for name, size in _LAYOUT_FIELDS]
+    if compat_open:
+        ignore.append({"offset": field_offset("compatible_features") + 7, "length": 1})
+    keep = after_a.header_length
+    opens.append(f"the add-cow file past its first {keep} bytes, and bitmap_offset and the "
+                 "names' offsets and lengths: a rebase places the names and the bitmap as the "
+                 "name area rules allow (REBASE-COMPLETE); info and the map pin what they say")
+    return {"role": "add-cow", "path": "image.add-cow",
+            "sha256": sha256(_zeroed(after_a.build()[:keep], ignore)), "compare_length": keep,
+            "ignore": ignore}
 
 
 def _after_addcow(a: AddCow, after_a: AddCow, disk: Disk, done: Effect,
                   opens: list[str]) -> tuple[AfterFile, bool]:
     """The add-cow file after the ops, and whether ``compatible_features`` is left open."""
+    compat_open = (disk.cluster_count > 0 and len(disk.bits) == disk.cluster_count
+                   and not a.compatible_features & 1 and not done.hydrated)
+    if done.rebased:
+        if compat_open:
+            opens.append("compatible bit 0 (all_allocated): every cluster is allocated after "
+                         "the operations (FEAT-ALL-ALLOCATED-SET)")
+        return _after_rebased(after_a, compat_open, opens), compat_open
     built = after_a.build()
     entry: AfterFile = {"role": "add-cow", "path": "image.add-cow", "size": len(built),
                         "sha256": sha256(built)}
@@ -82,8 +163,6 @@ def _after_addcow(a: AddCow, after_a: AddCow, disk: Disk, done: Effect,
                  "compare_length": keep}
         opens.append(f"the add-cow file past byte {keep}: the padding bits of the last bitmap "
                      "byte and any bytes after the bitmap (RESIZE-SHRINK-ORDER is a SHOULD)")
-    compat_open = (disk.cluster_count > 0 and len(disk.bits) == disk.cluster_count
-                   and not a.compatible_features & 1 and not done.hydrated)
     if compat_open:
         # Bit 0 is the last bit of the big-endian word.
         entry["ignore"] = [{"offset": field_offset("compatible_features") + 7, "length": 1}]
@@ -132,20 +211,97 @@ def _open_probes(disk: Disk) -> list[Probe]:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class AddCowBacking:
+    """An add-cow backing image of an op vector whose operations write into it (a commit): its
+    add-cow file at ``path``, its image file as ``a`` names it, and the raw file ``base`` at
+    ``a``'s backing name (None: it has no backing file)."""
+
+    path: str
+    a: AddCow
+    image: bytes
+    base: bytes | None = None
+
+    def disk(self) -> Disk:
+        return Disk(self.a.virtual_size, self.a.cluster_bits, bytearray(self.image),
+                    set(self.a.bits), self.base)
+
+    def files(self) -> list[File]:
+        out = [File("backing", self.path, self.a.build()),
+               File("backing-image", self.a.image_name.decode(), self.image)]
+        if self.base is not None:
+            assert self.a.backing_name is not None
+            out.append(File("backing", self.a.backing_name.decode(), self.base))
+        return out
+
+    def after(self, lower: Disk, opens: list[str]) -> list[AfterFile]:
+        """Its add-cow file and image file after guest writes into it (``Disk.write``): bits
+        set, unknown autoclear bits cleared, the image file as long as before."""
+        after_a = copy.deepcopy(self.a)
+        after_a.bits = set(lower.bits)
+        if lower.bits != self.a.bits or bytes(lower.image) != self.image:
+            after_a.autoclear_features = 0
+        built = after_a.build()
+        entry: AfterFile = {"role": "backing", "path": self.path, "size": len(built),
+                            "sha256": sha256(built)}
+        if len(lower.bits) == lower.cluster_count and not self.a.compatible_features & 1:
+            entry["ignore"] = [{"offset": field_offset("compatible_features") + 7, "length": 1}]
+            opens.append(f"compatible bit 0 (all_allocated) of {self.path}: every cluster of it "
+                         "is allocated after the commit (FEAT-ALL-ALLOCATED-SET)")
+        image = bytes(lower.image)
+        return [entry, {"role": "backing-image", "path": self.a.image_name.decode(),
+                        "size": len(image), "sha256": sha256(image)}]
+
+
+def _after_emptied_image(virtual_size: int, opens: list[str]) -> AfterFile:
+    """The image file after a commit emptied the image: no bit points at it, so its bytes are
+    the writer's (punched or left), but it stays at least virtual_size long (IMG-SIZE)."""
+    opens.append("the image file's bytes: no bit points at them after the commit, and a writer "
+                 "may punch them or leave them (COMMIT-COMPLETE); only its length, at least "
+                 "virtual_size (IMG-SIZE), is compared")
+    if not virtual_size:
+        return {"role": "image", "path": "image.raw", "sha256": sha256(b""),
+                "compare_length": 0}
+    return {"role": "image", "path": "image.raw", "sha256": sha256(bytes(virtual_size)),
+            "compare_length": virtual_size, "ignore": [{"offset": 0, "length": virtual_size}]}
+
+
+def _after_raw_backing(path: str, old: bytes, new: bytes, virtual_size: int,
+                       opens: list[str]) -> AfterFile:
+    """A raw backing file after a commit: every byte of ``new`` is pinned; past it, up to the
+    disk's end, a writer may have extended the file (it reads zeros there either way)."""
+    if len(new) >= virtual_size or new == old:
+        return {"role": "backing", "path": path, "size": len(new), "sha256": sha256(new)}
+    opens.append(f"{path} past byte {len(new)}: a commit may extend the raw backing file up to "
+                 "virtual_size, where it reads zeros either way (COMMIT-COMPLETE)")
+    return {"role": "backing", "path": path, "sha256": sha256(new), "compare_length": len(new)}
+
+
 def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: bytes | None,
               ops: list[Operation], exercises: Iterable[str], *,
               backing_view: bytes | None = None, extra_files: Iterable[File] = (),
               result: str = "valid", violates: Iterable[str] = (), flags: Iterable[str] = (),
               findings: list[ExpectedFinding] | None = None, open_image: bool = False,
               requires: Iterable[str] = (), image_synth: bool = False,
-              reader_duty: str | None = None) -> Vector:
+              reader_duty: str | None = None, lower: AddCowBacking | None = None) -> Vector:
     """``open_image``: the image file is left out of ``after.files`` (the guest hash still
     pins its contents). ``image_synth``: ``image`` is all zeros and is listed as a sparse
-    ``synth`` file. What the spec leaves to the writer (a SHOULD or a MAY) is never compared:
-    ``after.open`` says what, and the file entries compare around it."""
+    ``synth`` file. ``lower``: the backing file is this add-cow image (``backing`` is then
+    None), which a commit writes into. What the spec leaves to the writer (a SHOULD or a MAY)
+    is never compared: ``after.open`` says what, and the file entries compare around it."""
     view = backing if backing_view is None else backing_view
-    disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), view)
-    done = apply_ops(disk, ops)
+    files = [File("add-cow", "image.add-cow", a.build()),
+             File("image", "image.raw", None, len(image), "zeros") if image_synth
+             else File("image", "image.raw", image)]
+    if backing is not None:
+        files.append(File("backing", "backing.raw", backing))
+    if lower is not None:
+        files += lower.files()
+    files += list(extra_files)
+    disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), view,
+                lower=None if lower is None else lower.disk())
+    lower_disk = disk.lower
+    done = apply_ops(disk, ops, {f.path: f.data for f in files if f.data is not None})
     after_a = copy.deepcopy(a)
     after_a.virtual_size = disk.virtual_size
     after_a.bits = set(disk.bits)
@@ -153,23 +309,40 @@ def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: byte
         after_a.autoclear_features = 0
     if done.hydrated:
         after_a.compatible_features |= 1
-    files = [File("add-cow", "image.add-cow", a.build()),
-             File("image", "image.raw", None, len(image), "zeros") if image_synth
-             else File("image", "image.raw", image)]
-    if backing is not None:
-        files.append(File("backing", "backing.raw", backing))
-    files += list(extra_files)
+    if done.emptied:
+        after_a.compatible_features &= ~1
+    if done.rebased:
+        after_a.backing_name, after_a.backing_format = done.names
     opens: list[str] = []
     addcow_entry, compat_open = _after_addcow(a, after_a, disk, done, opens)
     after_files = [addcow_entry]
-    if not open_image:
+    if done.emptied:
+        after_files.append(_after_emptied_image(disk.virtual_size, opens))
+    elif not open_image:
         after_files.append(_after_image(image, a, disk, done, opens))
-    after_files += [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
-                    for f in files if f.role not in ("add-cow", "image")]
+    committed_raw = (a.backing_name.decode() if done.committed and lower is None
+                     and a.backing_name is not None else None)
+    lower_paths = {f.path for f in lower.files()[:2]} if lower is not None else set()
+    for f in files:
+        if f.role in ("add-cow", "image") or f.path in lower_paths:
+            continue
+        if f.path == committed_raw:
+            assert f.data is not None
+            assert disk.backing is not None
+            after_files.append(_after_raw_backing(f.path, f.data, disk.backing,
+                                                  disk.virtual_size, opens))
+        else:
+            after_files.append({"role": f.role, "path": f.path, "size": f.length,
+                                "sha256": f.sha256})
+    if lower is not None:
+        assert lower_disk is not None
+        after_files += lower.after(lower_disk, opens)
     kinds = {"apply:" + op["op"] for op in ops}
     info = info_v2(after_a)
     if compat_open:
         del info["compatible_features"]  # type: ignore[misc]
+    if done.rebased:
+        del info["bitmap_offset"]  # type: ignore[misc]
     after: AfterBlock = {"files": after_files, "extents": disk.extents(), "info": info}
     if disk.open_ranges:
         after["probes"] = _open_probes(disk)
@@ -211,6 +384,16 @@ def longer_image() -> dict[str, Any]:
     return {"result": "acceptable", "violates": ["IMG-LENGTH"], "flags": ["image-file-longer"],
             "findings": [finding("IMG-LENGTH", offset=field_offset("virtual_size"),
                                  field="virtual_size")], "reader_duty": "ignore"}
+
+
+def unknown_autoclear() -> dict[str, Any]:
+    """The ``op_vector`` arguments of an image with an unknown autoclear bit: acceptable, and
+    a writer that changes the image clears the bit (FEAT-AUTOCLEAR-UNKNOWN)."""
+    return {"result": "acceptable", "violates": ["FEAT-AUTOCLEAR-UNKNOWN"],
+            "flags": ["unknown-autoclear-bit"],
+            "findings": [finding("FEAT-AUTOCLEAR-UNKNOWN",
+                                 offset=field_offset("autoclear_features"),
+                                 field="autoclear_features")]}
 
 
 def _hex(tag: str, n: int) -> str:

@@ -75,6 +75,18 @@ def _ops() -> Schema:
         _obj({"op": {"const": "flush"}}),
         _obj({"op": {"const": "hydrate"}}),
         _obj({"op": {"const": "upgrade"}}),
+        _obj({"op": {"const": "commit"}, "keep": {"type": "boolean"}}, required=["op"],
+             desc="Commit every allocated cluster into the backing file, then empty the image "
+                  "(keep true: leave it as it is)."),
+        _obj({"op": {"const": "rebase"}, "backing": {"type": "string", "minLength": 1},
+              "backing_format": {"type": "string", "minLength": 1},
+              "unsafe": {"type": "boolean"}}, required=["op", "backing", "backing_format"],
+             desc="Make backing (a name as the image stores it, of format backing_format) the "
+                  "backing file; unsafe true changes only the names."),
+        _obj({"op": {"const": "rebase"}, "backing": {"type": "null"},
+              "unsafe": {"type": "boolean"}}, required=["op", "backing"],
+             desc="Drop the backing file (the safe form first copies every cluster that would "
+                  "read differently)."),
     ]}}
 
 
@@ -82,7 +94,8 @@ def _after_info() -> Schema:
     """``after.info``: the info object, where ``compatible_features`` may be left out when the
     spec lets a writer set ``all_allocated`` (every bit became 1) or leave it clear, and
     ``header_length`` and ``bitmap_offset`` when the operation writes a new file whose layout is
-    the writer's (an upgrade from version 1)."""
+    the writer's (an upgrade from version 1; a rebase, which may move the bitmap to make room
+    for the new names)."""
     info = _info()
     optional = ("compatible_features", "header_length", "bitmap_offset")
     info["required"] = [k for k in info["required"] if k not in optional]

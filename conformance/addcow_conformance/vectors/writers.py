@@ -14,7 +14,12 @@ from addcow_conformance.vectors.builder import AddCow, field_offset
 from addcow_conformance.vectors.common import pattern, producer
 from addcow_conformance.vectors.core import File, Vector, finding
 from addcow_conformance.vectors.model import Disk
-from addcow_conformance.vectors.ops import longer_image, op_vector, refused_op_vector
+from addcow_conformance.vectors.ops import (
+    longer_image,
+    op_vector,
+    refused_op_vector,
+    unknown_autoclear,
+)
 
 CS = 4096
 
@@ -32,14 +37,6 @@ def _unknown_compat() -> dict[str, Any]:
             "flags": ["unknown-compatible-bit"], "reader_duty": "ignore",
             "findings": [finding("FEAT-COMPAT-UNKNOWN", offset=field_offset("compatible_features"),
                                  field="compatible_features")]}
-
-
-def _unknown_autoclear() -> dict[str, Any]:
-    return {"result": "acceptable", "violates": ["FEAT-AUTOCLEAR-UNKNOWN"],
-            "flags": ["unknown-autoclear-bit"],
-            "findings": [finding("FEAT-AUTOCLEAR-UNKNOWN",
-                                 offset=field_offset("autoclear_features"),
-                                 field="autoclear_features")]}
 
 
 @producer
@@ -63,7 +60,7 @@ def keeps() -> list[Vector]:
         "ops/resize-clears-unknown-autoclear", "autoclear_features has unknown bit 2: a resize "
         "is a change, so the writer clears the bit (durably, before it changes anything else)",
         a, image, backing, [{"op": "resize", "size": 6 * CS}],
-        ["FEAT-AUTOCLEAR-UNKNOWN", "RESIZE-GROW"], **_unknown_autoclear()))
+        ["FEAT-AUTOCLEAR-UNKNOWN", "RESIZE-GROW"], **unknown_autoclear()))
     ext = bytes(range(1, 129))
     a, image, backing = _base("extension", {2}, header_length=256, extension=ext)
     out.append(op_vector(
@@ -225,7 +222,7 @@ def hydrate_variants() -> list[Vector]:
         "ops/hydrate-clears-unknown-autoclear", "autoclear_features has unknown bit 4: a "
         "hydration changes the image, so the writer clears the bit", a, image, backing,
         [{"op": "hydrate"}], ["FEAT-AUTOCLEAR-UNKNOWN", "HYDRATE-COMPLETE"],
-        **_unknown_autoclear()))
+        **unknown_autoclear()))
     a, image, backing = _small("hydrate-full", {0, 1, 2, 3})
     out.append(op_vector(
         "ops/hydrate-all-bits-already-set", "Hydrate an image whose every bit is already 1 but "

@@ -1,0 +1,174 @@
+"""Commit and rebase vectors (spec: "Committing and rebasing"): the operations that move data
+between an image and its backing file, or change which backing file it has.
+
+Each is an ``op`` vector built by ``ops.op_vector`` from the oracle (``Disk.commit`` and
+``Disk.rebase`` in ``model.py``): the backing file's bytes after a commit and the names after a
+rebase are the spec's, never the reference's. What the spec leaves to the writer is not
+compared: the image file after a commit that empties the image (it may be punched), a raw
+backing file's length past the committed data (it reads zeros up to the disk's end either way),
+and after a rebase where the names and the bitmap go in the add-cow file. A safe rebase may
+allocate more than the clusters that differ, so each safe rebase here makes every unallocated
+cluster differ, and the bits after it are pinned.
+"""
+
+from __future__ import annotations
+
+from addcow_conformance.vectors.builder import AddCow
+from addcow_conformance.vectors.common import pattern, producer
+from addcow_conformance.vectors.core import File, Vector
+from addcow_conformance.vectors.ops import (
+    AddCowBacking,
+    op_vector,
+    refused_op_vector,
+    unknown_autoclear,
+)
+
+#: 512-byte clusters keep every file of these vectors a few KiB.
+CS = 512
+
+
+def _image(tag: str, size: int) -> bytes:
+    return pattern(f"chainops/{tag}:image", size)
+
+
+def _overlay(clusters: int, bits: set[int]) -> AddCow:
+    return AddCow(virtual_size=clusters * CS, cluster_bits=9, backing_name=b"backing.raw",
+                  bits=bits)
+
+
+@producer
+def commits() -> list[Vector]:
+    out = []
+    a = _overlay(8, {0, 2, 3, 6})
+    out.append(op_vector(
+        "ops/commit-into-raw-backing", "Commit 8 clusters of 512 bytes (0, 2, 3 and 6 "
+        "allocated) into a raw backing file that ends inside cluster 5: the backing file gets "
+        "the four clusters and grows to the end of cluster 6 (zeros before it, where the guest "
+        "read zeros past the old end); the image is emptied and still reads the same", a,
+        _image("raw", 8 * CS), pattern("chainops/raw:backing", 5 * CS + 256),
+        [{"op": "commit"}], ["COMMIT-COMPLETE", "READ-PAST-BACKING-EOF"]))
+    a = AddCow(virtual_size=3 * 1024 + CS, cluster_bits=10, backing_name=b"backing.raw",
+               bits={1})
+    out.append(op_vector(
+        "ops/commit-after-writes", "In one apply, 1 KiB clusters: a write across clusters 1 "
+        "and 2, a write into the 512-byte last cluster 3, then a commit into a raw backing "
+        "file longer than the disk: bytes 0..3583 of the backing file become the guest disk, "
+        "its 1416 bytes past the disk's end stay as they were", a,
+        _image("writes", 3 * 1024 + CS), pattern("chainops/writes:backing", 5000),
+        [{"op": "write", "offset": 2 * 1024 - 100, "length": 300, "pattern": 0x5A},
+         {"op": "write", "offset": 3 * 1024 + 100, "length": 10, "pattern": 0xA5},
+         {"op": "commit"}],
+        ["COMMIT-COMPLETE", "WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"]))
+    a = _overlay(6, {1, 4})
+    out.append(op_vector(
+        "ops/commit-keep", "Commit with keep (qemu-img commit -d): the raw backing file gets "
+        "clusters 1 and 4, the image is left exactly as it was", a, _image("keep", 6 * CS),
+        pattern("chainops/keep:backing", 6 * CS), [{"op": "commit", "keep": True}],
+        ["COMMIT-COMPLETE"]))
+    mid = AddCowBacking(
+        "mid.add-cow", AddCow(virtual_size=8 * CS, cluster_bits=10, image_name=b"mid.raw",
+                              backing_name=b"base.raw", bits={2}),
+        pattern("chainops/chain:mid", 8 * CS), pattern("chainops/chain:base", 3000))
+    a = AddCow(virtual_size=8 * CS, cluster_bits=9, backing_name=b"mid.add-cow",
+               backing_format="add-cow", bits={1, 5, 6})
+    out.append(op_vector(
+        "ops/commit-into-add-cow-backing", "Commit image.add-cow (512-byte clusters 1, 5 and 6 "
+        "allocated) into mid.add-cow (1 KiB clusters, cluster 2 allocated) over base.raw: "
+        "mid's cluster 0 is allocated with its head from base.raw, cluster 2 takes bytes "
+        "2560..3071 in place, cluster 3 is allocated with its tail from base.raw (zeros past its "
+        "end); base.raw is unchanged and the emptied image still reads the same", a,
+        _image("chain", 8 * CS), None, [{"op": "commit"}],
+        ["COMMIT-COMPLETE", "WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"], lower=mid,
+        requires=["backing-chain"]))
+    a = AddCow(virtual_size=4 * CS, cluster_bits=9, backing_name=b"backing.raw", bits={1},
+               autoclear_features=1 << 5)
+    out.append(op_vector(
+        "ops/commit-clears-unknown-autoclear", "autoclear_features has unknown bit 5: a commit "
+        "that empties the image changes it, so the writer clears the bit with all_allocated "
+        "and the bits", a, _image("autoclear", 4 * CS),
+        pattern("chainops/autoclear:backing", 4 * CS), [{"op": "commit"}],
+        ["COMMIT-COMPLETE", "FEAT-AUTOCLEAR-UNKNOWN"], **unknown_autoclear()))
+    return out
+
+
+def _differing(old: bytes, size: int) -> bytes:
+    """A new backing file that differs from ``old`` in every unallocated cluster of the safe
+    rebase vectors (clusters 0, 2, 3 and 5 of 6): one byte of cluster 0, all of cluster 2, the
+    last byte of cluster 3, and it ends 100 bytes into cluster 5."""
+    new = bytearray(old[:size])
+    new[100] ^= 0xFF
+    new[2 * CS:3 * CS] = pattern("chainops/new:cluster2", CS)
+    new[4 * CS - 1] ^= 0x01
+    return bytes(new[:5 * CS + 100])
+
+
+@producer
+def rebases() -> list[Vector]:
+    out = []
+    old = pattern("chainops/rebase:backing", 6 * CS)
+    new = File("other", "new.raw", _differing(old, 6 * CS))
+    a = _overlay(6, {1, 4})
+    out.append(op_vector(
+        "ops/rebase-safe", "Safe rebase onto new.raw, which differs from backing.raw in one "
+        "byte of cluster 0, all of cluster 2, the last byte of cluster 3 and ends 100 bytes into "
+        "cluster 5: those four unallocated clusters are copied into the image from the old "
+        "backing file before the name changes, so the guest disk is unchanged", a,
+        _image("safe", 6 * CS), old,
+        [{"op": "rebase", "backing": "new.raw", "backing_format": "raw"}],
+        ["REBASE-COMPLETE", "READ-PAST-BACKING-EOF"], extra_files=[new]))
+    out.append(op_vector(
+        "ops/rebase-unsafe", "Unsafe rebase onto new.raw (differing data): only the names "
+        "change; no bit and no byte of the image file, so the unallocated clusters now read "
+        "new.raw", a, _image("unsafe", 6 * CS), old,
+        [{"op": "rebase", "backing": "new.raw", "backing_format": "raw", "unsafe": True}],
+        ["REBASE-COMPLETE"], extra_files=[new]))
+    a = _overlay(4, {1})
+    out.append(op_vector(
+        "ops/rebase-to-no-backing", "Safe rebase to no backing file: every unallocated cluster "
+        "reads backing data, so each is copied into the image, then the backing name and "
+        "format are dropped", a, _image("none", 4 * CS),
+        pattern("chainops/none:backing", 4 * CS),
+        [{"op": "rebase", "backing": None}], ["REBASE-COMPLETE"]))
+    out.append(op_vector(
+        "ops/rebase-unsafe-to-no-backing", "Unsafe rebase to no backing file: the names go, "
+        "nothing is copied, and the unallocated clusters now read as zeros", a,
+        _image("none-unsafe", 4 * CS), pattern("chainops/none-unsafe:backing", 4 * CS),
+        [{"op": "rebase", "backing": None, "unsafe": True}],
+        ["REBASE-COMPLETE", "READ-PAST-BACKING-EOF"]))
+    base = pattern("chainops/drop:base", 8 * CS)
+    mid = AddCowBacking(
+        "mid.add-cow", AddCow(virtual_size=8 * CS, cluster_bits=10, image_name=b"mid.raw",
+                              backing_name=b"base.raw", bits={0, 2}),
+        pattern("chainops/drop:mid", 8 * CS), base)
+    a = AddCow(virtual_size=8 * CS, cluster_bits=10, backing_name=b"mid.add-cow",
+               backing_format="add-cow", bits={1, 3})
+    out.append(op_vector(
+        "ops/rebase-drop-middle-layer", "Safe rebase of image.add-cow from mid.add-cow (over "
+        "base.raw) onto base.raw: clusters 0 and 2, where mid.add-cow's own data shows, are "
+        "copied into the image; the backing files are unchanged", a, _image("drop", 8 * CS),
+        None, [{"op": "rebase", "backing": "base.raw", "backing_format": "raw"}],
+        ["REBASE-COMPLETE", "READ-UNALLOCATED-BACKING"], lower=mid,
+        requires=["backing-chain"]))
+    a = _overlay(4, {2})
+    out.append(refused_op_vector(
+        "ops/rebase-safe-missing-refused", "Safe rebase onto missing.raw, which does not "
+        "exist: the safe form must read it, so the rebase is refused and no file changes", a,
+        _image("missing", 4 * CS), pattern("chainops/missing:backing", 4 * CS),
+        [{"op": "rebase", "backing": "missing.raw", "backing_format": "raw"}], "BACK-EXISTS",
+        ["REBASE-COMPLETE", "BACK-EXISTS"]))
+    out.append(refused_op_vector(
+        "ops/rebase-unknown-format-refused", "Rebase onto backing.raw declared as qcow2, a "
+        "format add-cow does not define: refused rather than guessed, and no file changes", a,
+        _image("format", 4 * CS), pattern("chainops/format:backing", 4 * CS),
+        [{"op": "rebase", "backing": "backing.raw", "backing_format": "qcow2"}],
+        "READ-NO-PROBE", ["REBASE-COMPLETE", "READ-NO-PROBE"]))
+    a = AddCow(virtual_size=6 * CS, cluster_bits=9, backing_name=b"backing.raw", bits={1, 4},
+               header_length=256, extension=pattern("chainops/extension:header", 128))
+    out.append(op_vector(
+        "ops/rebase-keeps-header-extension", "Unsafe rebase of an image whose header_length is "
+        "256, with 128 bytes of header extension: the new names go after the extension, which "
+        "is kept byte for byte with header_length (HDR-EXTENSION-KEEP)", a,
+        _image("extension", 6 * CS), old,
+        [{"op": "rebase", "backing": "new.raw", "backing_format": "raw", "unsafe": True}],
+        ["REBASE-COMPLETE", "HDR-EXTENSION-KEEP"], extra_files=[new]))
+    return out
