@@ -7,6 +7,8 @@ import contextlib
 import hashlib
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,22 @@ def test_a_mutant_of_code_run_at_import_time_is_run_not_skipped() -> None:
                        vector_globs=(BASE,), jobs=1)
     record = run_mutants(config)
     assert [(r.outcome, r.detail) for r in record.results] == [("error", "KeyError: 8")]
+
+
+def test_a_survivor_of_the_default_mode_runs_again_with_numpy(tmp_path: Path) -> None:
+    # In the default mode count_ones counts with one big integer whatever nwords says, so this
+    # mutant (nwords = len >> 2, twice the 64-bit words there are) changes no count. With numpy
+    # loaded the same statement sizes numpy's view of the buffer, which then asks for twice the
+    # bytes there are and raises. The default mode reaches the line, so the mutant used to run
+    # there only, and survived. Run in a fresh interpreter: this test process may have numpy
+    # loaded already, and the run's children would inherit it in the default mode too.
+    pytest.importorskip("numpy")
+    vector = "big/bitmap-over-cache-chunk"
+    out = tmp_path / "results.json"
+    subprocess.run([sys.executable, "-m", "addcow_conformance.mutation", "run",
+                    "--module", "addcow_ref.format.bitmap",
+                    "--mutant", "*:count_ones:const-1:0:*", "--run", "bitmap/*",
+                    "--run", vector, "--jobs", "1", "--ledger", str(tmp_path / "none.toml"),
+                    "--output", str(out)], check=True, capture_output=True)
+    results = json.loads(out.read_text())["results"]
+    assert [(r["outcome"], r["killed_by"]) for r in results] == [("killed", vector)]

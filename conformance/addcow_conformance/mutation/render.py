@@ -62,8 +62,9 @@ def render_page(record: RunRecord, ledger: Ledger) -> str:
         "a mutant runs only the vectors that execute its statement, and one that no vector",
         "executes runs the first vector only (a statement run while a module is imported is",
         "not traced): it survives unless the library no longer imports. The unmutated run is",
-        "made twice, the second time with numpy imported first, and a mutant that only that",
-        "run reaches is run with numpy loaded.",
+        "made twice, the second time with numpy imported first; a mutant that only that",
+        "run reaches is run with numpy loaded, and a survivor of the default run that the",
+        "numpy run also reaches runs again with numpy loaded before it counts as surviving.",
         "",
         f"Run on {record.date} (commit {record.commit}, suite {record.suite_version}): "
         f"{sample} of {len(record.modules)} modules, over the {record.vectors} vectors the "

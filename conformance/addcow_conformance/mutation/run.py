@@ -16,7 +16,10 @@ refuses a vector for another rule than the one it breaks is killed.
 Two modes. The library takes numpy paths only where numpy is already loaded (or a bitmap is
 big enough to be worth its import), which no vector's adapter process does; so the baseline
 runs twice, without and with numpy imported first, and a mutant whose lines only the numpy
-mode reaches runs in that mode: those paths hold the same results to the same vectors.
+mode reaches runs in that mode: those paths hold the same results to the same vectors. A
+mutant that survives the default mode and whose lines the numpy mode also reaches runs again
+with numpy loaded, and survives only if it survives both (a statement shared by both paths
+may go wrong only when numpy gets its result).
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ DEFAULT_MODULES = (
     "addcow_ref.engine.*",
     "addcow_ref.ops.create",
     "addcow_ref.ops.upgrade",
+    "addcow_ref.ops.commit",
+    "addcow_ref.ops.rebase",
+    "addcow_ref.ops.metafile",
 )
 #: The in-process reference adapter (``--impl python:...`` of the harness).
 ADAPTER = "addcow_conformance.adapters.reference:main"
@@ -218,6 +224,7 @@ class _Running:
     spec: MutantSpec
     out: Path
     start: float
+    numpy: bool = False
 
 
 def _order(vectors: Sequence[Vector], first: Sequence[str]) -> list[Vector]:
@@ -333,21 +340,31 @@ def _schedule_loop(snapshot: Snapshot, chosen: Sequence[MutantSpec],
                    root: Path, vectors: Sequence[Vector], config: RunConfig, work: Path,
                    progress: Callable[[MutantResult], None] | None,
                    running: dict[int, tuple[int, _Running]]) -> list[MutantResult]:
-    pending = list(enumerate(chosen))
+    # (index, mutant, mode): None picks the mode by reach; True is a second run in the numpy
+    # mode of a mutant that survived the default one.
+    pending: list[tuple[int, MutantSpec, bool | None]] = [
+        (k, spec, None) for k, spec in enumerate(chosen)]
     done: dict[int, MutantResult] = {}
     killers: dict[str, list[str]] = {}
     reaching: dict[int, int] = {}
     unreached: set[int] = set()
+    first_run_s: dict[int, float] = {}
+    numpy_reach: dict[int, int] = {}
     while pending or running:
         while pending and len(running) < max(1, config.jobs):
-            k, spec = pending.pop(0)
+            k, spec, mode = pending.pop(0)
             file = str(snapshot.source_of(spec.module).path)
-            relevant = reached_by(reach[0], file, spans[spec.id])
-            numpy = not relevant
-            if numpy:  # only the numpy mode runs this statement, if any mode does
-                relevant = reached_by(reach[1], file, spans[spec.id])
+            in_numpy = reached_by(reach[1], file, spans[spec.id])
+            numpy_reach[k] = len(in_numpy)
+            if mode:
+                relevant, numpy = in_numpy, True
+            else:
+                relevant = reached_by(reach[0], file, spans[spec.id])
+                numpy = not relevant
+                if numpy:  # only the numpy mode runs this statement, if any mode does
+                    relevant = in_numpy
             candidates = [v for v in vectors if v.id in relevant]
-            reaching[k] = len(candidates)
+            reaching[k] = max(len(candidates), reaching.get(k, 0))
             if not candidates:
                 # No vector runs this statement once the library is imported; the trace starts
                 # after the import, so a statement that runs at import time (a table built
@@ -365,7 +382,7 @@ def _schedule_loop(snapshot: Snapshot, chosen: Sequence[MutantSpec],
                               exitfirst=True, numpy=numpy)
 
             pid = _fork(task, out)
-            running[pid] = (k, _Running(pid, spec, out, time.monotonic()))
+            running[pid] = (k, _Running(pid, spec, out, time.monotonic(), numpy))
         if not running:
             continue
         pid, _status = os.waitpid(-1, os.WNOHANG)
@@ -388,6 +405,14 @@ def _schedule_loop(snapshot: Snapshot, chosen: Sequence[MutantSpec],
             report = _ChildReport("timeout", None, "the whole run of this mutant timed out",
                                   0, {})
         shutil.rmtree(work / f"m{k}", ignore_errors=True)
+        if report.outcome == "survived" and not r.numpy and numpy_reach[k] and k not in unreached:
+            # The default mode's library took its plain paths: a statement the numpy mode
+            # also runs may only go wrong there (a numpy call given a bad argument), so the
+            # survivor gets a second run with numpy loaded before it counts.
+            first_run_s[k] = elapsed
+            pending.insert(0, (k, r.spec, True))
+            continue
+        elapsed += first_run_s.pop(k, 0.0)
         entry = config.ledger.lookup(r.spec) if report.outcome == "survived" else None
         detail = report.detail
         if k in unreached and report.outcome == "survived":

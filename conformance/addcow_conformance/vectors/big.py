@@ -8,6 +8,11 @@ runs that cross byte boundaries, bit 4096, the chunk boundary at cluster 524,288
 the bitmap. The image file is all zeros (a sparse ``synth`` file of 256 MiB) and the backing
 file covers only the first 24 clusters, so the committed files stay small: guest data differ
 between allocated and unallocated clusters only there, and the map pins every other bit.
+
+The smaller ones (4097 to 8600 clusters, no backing file) are for the reference's search of
+ranges of 4096 clusters or more 64 bits at a time: a range that ends inside a 64-bit word, or
+one cluster into a word, one that starts inside a word, words with a single change of bit, and
+runs whose first and last lengths differ.
 """
 
 from __future__ import annotations
@@ -104,3 +109,91 @@ def one_run() -> list[Vector]:
         "crosses cluster 524,288 (64 KiB of bitmap), where a reader may cut the bitmap", a,
         None, None, image_synth=count * CS, ranges=ranges,
         exercises=["BMP-BIT-ORDER", "BMP-LENGTH", "READ-PAST-BACKING-EOF"])]
+
+
+#: Clusters of :func:`mid_word_map`: 4100, so the last 64-bit word of the bitmap holds 4 of
+#: them (bits 4096..4099) and the first padding bit, 4100, shares their word.
+MID_WORD_COUNT = 4100
+
+
+@producer
+def mid_word_map() -> list[Vector]:
+    """A bitmap that a reader searching it 64 bits at a time must cut at the disk's end inside
+    a word, where the 1 -> 0 change from the allocated last cluster to the padding bits is no
+    boundary of the disk; and whose every other change of bit is the only one in its word,
+    with cluster 0 unallocated, so that no word of the search holds two."""
+    count = MID_WORD_COUNT
+    bits = set(range(1000, 2000)) | set(range(4000, count))
+    a = AddCow(virtual_size=count * CS, cluster_bits=CB, bits=bits)
+    ranges = [(999 * CS, 2 * CS), (1999 * CS, 2 * CS), (3999 * CS, 2 * CS),
+              ((count - 1) * CS, CS)]
+    return [read_vector(
+        "big/map-last-run-ends-mid-word", f"{count} clusters of 512 bytes, no backing file; "
+        "clusters 1000..1999 and 4000..4099 allocated: the map ends with the allocated run at "
+        "the disk's end, inside the bitmap's last 64-bit word whose next bit (4100, padding) "
+        "is 0, and no 64-bit word holds more than one change of bit", a, None, None,
+        image_synth=count * CS, ranges=ranges,
+        exercises=["BMP-BIT-ORDER", "BMP-LENGTH", "BMP-PADDING", "READ-ALLOCATED"])]
+
+
+@producer
+def last_word_one_cluster() -> list[Vector]:
+    """A disk of 64 * 64 + 1 clusters: the bitmap's last 64-bit word holds one cluster, and
+    its bit differs from the one before it, so a reader searching the bitmap word by word
+    must not stop a word early."""
+    count = 64 * 64 + 1
+    a = AddCow(virtual_size=count * CS, cluster_bits=CB, bits=set(range(1000, count - 1)))
+    ranges = [(999 * CS, 2 * CS), ((count - 2) * CS, 2 * CS)]
+    return [read_vector(
+        "big/map-last-cluster-alone-in-word", f"{count} clusters of 512 bytes, no backing "
+        "file; clusters 1000..4095 allocated: the last cluster, 4096, is unallocated and alone "
+        "in the bitmap's last 64-bit word", a, None, None, image_synth=count * CS,
+        ranges=ranges, exercises=["BMP-BIT-ORDER", "BMP-LENGTH", "READ-ALLOCATED"])]
+
+
+#: Clusters of :func:`long_writes`: two writes of more than 4096 clusters each fit, the second
+#: from a cluster that is not the first of a 64-bit word of the bitmap.
+LONG_WRITES_COUNT = 8600
+
+
+@producer
+def long_writes() -> list[Vector]:
+    """Writes of more than 4096 clusters, the length from which a reader may search the bitmap
+    64 bits at a time: one from cluster 0 whose first run (unallocated) is longer than its
+    last (allocated), and one from cluster 4500, inside a 64-bit word, whose first cluster is
+    allocated. Every unallocated cluster of either must be allocated (WRITE-SET-BIT); no
+    backing file, so one that is not reads zeros instead of the written bytes."""
+    count = LONG_WRITES_COUNT
+    bits = set(range(4100, 4200)) | set(range(4500, 4511)) | set(range(8500, count))
+    a = AddCow(virtual_size=count * CS, cluster_bits=CB, bits=bits)
+    ops: list[Operation] = [
+        # Clusters 0..4199: 4100 unallocated, then the 100 allocated 4100..4199.
+        {"op": "write", "offset": 0, "length": 4200 * CS, "pattern": 0x3A},
+        # Clusters 4500..8599: 11 allocated (4500 is bit 20 of word 70), 3989 unallocated,
+        # then the 100 allocated 8500..8599 that end the disk.
+        {"op": "write", "offset": 4500 * CS, "length": (count - 4500) * CS, "pattern": 0x4B},
+        {"op": "flush"},
+    ]
+    return [op_vector(
+        "big/write-long-runs-from-mid-word", f"Two writes over {count} clusters of 512 bytes, "
+        "no backing file: clusters 0..4199 (4100 unallocated, then 100 allocated) and "
+        "4500..8599 (starting inside a 64-bit word of the bitmap: 11 allocated, 3989 "
+        "unallocated, 100 allocated); every cluster written is allocated after", a,
+        bytes(count * CS), None, ops,
+        ["WRITE-SET-BIT", "BMP-BIT-ORDER", "READ-ALLOCATED"], image_synth=True)]
+
+
+@producer
+def long_write_zeroes() -> list[Vector]:
+    """A write-zeroes of 4200 clusters whose last run, unallocated, ends inside the range,
+    before more unallocated clusters: those past the range must stay unallocated (the
+    operation allocates exactly what a write of zeros would, WRITE-ZEROES-ALLOCATE), which a
+    reader that measures the last run from the range's start instead of its own does not."""
+    count = 4400
+    a = AddCow(virtual_size=count * CS, cluster_bits=CB, bits=set(range(100)))
+    return [op_vector(
+        "big/write-zeroes-long-run-ends-unallocated", f"write-zeroes of clusters 0..4199 of "
+        f"{count} clusters of 512 bytes, no backing file, clusters 0..99 allocated: 100..4199 "
+        "are allocated after, 4200..4399 stay unallocated", a, bytes(count * CS), None,
+        [{"op": "write-zeroes", "offset": 0, "length": 4200 * CS}],
+        ["WRITE-ZEROES-ALLOCATE", "WRITE-SET-BIT", "BMP-BIT-ORDER"], image_synth=True)]

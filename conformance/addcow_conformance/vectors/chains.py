@@ -76,6 +76,33 @@ def chains() -> list[Vector]:
     ]
 
 
+@producer
+def merged_backing_tail() -> list[Vector]:
+    """A map whose extents from the backing file must merge: mid.add-cow has no backing file
+    and is shorter than the top image, so its unallocated last cluster (no data) and the
+    range past its end (zeros, no data) are the same status one layer down, one extent."""
+    cs = 512
+    vid = "chains/add-cow-backing-tail-merges"
+    mid = AddCow(virtual_size=3 * cs, cluster_bits=9, image_name=b"mid.raw", bits={1})
+    mid_image = pattern(f"{vid}:mid", 3 * cs)
+    top = AddCow(virtual_size=4 * cs, cluster_bits=9, backing_name=b"mid.add-cow",
+                 backing_format="add-cow", bits={0})
+    top_image = pattern(f"{vid}:top", 4 * cs)
+    disk = _layer(top, top_image, _layer(mid, mid_image, None).guest())
+    files = [File("add-cow", "image.add-cow", top.build()), File("image", "image.raw", top_image),
+             File("backing", "mid.add-cow", mid.build()),
+             File("backing-image", "mid.raw", mid_image)]
+    return [Vector(
+        id=vid, description="image.add-cow (4 clusters of 512 bytes, cluster 0 allocated) over "
+        "mid.add-cow (3 clusters, cluster 1 allocated, no backing file): mid's unallocated "
+        "cluster 2 and the range past mid's end both read zeros with no layer holding them: the "
+        "map is cluster 0 allocated, then one unallocated extent to the end",
+        kind="read", result="valid", files=files, expect=read_expect(info_v2(top), disk),
+        findings=[], exercises=["READ-UNALLOCATED-BACKING", "READ-PAST-BACKING-EOF",
+                                "BACK-FORMAT"],
+        requires=["info", "read", "map", "backing-chain"])]
+
+
 def _simple(tag: str, **kw: object) -> tuple[AddCow, bytes, bytes]:
     a = AddCow(virtual_size=2 * CS, cluster_bits=CS_BITS, backing_name=b"backing.raw", bits={0})
     for k, v in kw.items():

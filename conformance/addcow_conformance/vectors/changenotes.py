@@ -263,5 +263,33 @@ NOTES: dict[str, dict[str, str]] = {
                                                "unknown autoclear bit (FEAT-AUTOCLEAR-UNKNOWN)",
         "ops/rebase-keeps-header-extension": "a rebase keeps header_length and the header "
                                              "extension (HDR-EXTENSION-KEEP)",
+        # -- added vectors (survivors of the mutation run of suite 2.1.0)
+        "big/map-last-cluster-alone-in-word": "4097 clusters of 512 bytes: the last, "
+                                              "unallocated after 3096 allocated ones, is alone "
+                                              "in the bitmap's last 64-bit word",
+        "big/map-last-run-ends-mid-word": "4100 clusters of 512 bytes whose allocated last run "
+                                          "ends the disk inside the bitmap's last 64-bit word, "
+                                          "each other change of bit alone in its word",
+        "big/write-long-runs-from-mid-word": "two writes of over 4096 clusters: one whose first "
+                                             "(unallocated) run is longer than its last, one "
+                                             "from cluster 4500 (inside a 64-bit word) whose "
+                                             "first cluster is allocated",
+        "big/write-zeroes-long-run-ends-unallocated": "a write-zeroes of 4200 clusters whose "
+                                                      "last run is unallocated, before more "
+                                                      "unallocated clusters that must stay so "
+                                                      "(needs apply:write-zeroes)",
+        "chains/add-cow-backing-tail-merges": "an add-cow backing file without a backing file, "
+                                              "shorter than the top image, whose last cluster "
+                                              "is unallocated: its tail and the range past its "
+                                              "end are one extent of the map",
+        "read/backing-ends-one-byte-into-cluster": "a backing file that ends 1 byte into an "
+                                                   "unallocated cluster: a 1-byte piece of the "
+                                                   "map",
+        "ops/write-from-bit-1-of-bitmap-byte": "a write from cluster 1 (bit 1 of bitmap byte "
+                                               "0): bit 0 stays clear",
+        "header/upgrade-version-low-bytes-1-refused": "an upgrade of a 128-byte file of version "
+                                                      "0x01000001 is refused for HDR-VERSION, "
+                                                      "not as a short version 1 header "
+                                                      "(needs apply:upgrade)",
     },
 }

@@ -172,4 +172,29 @@ def upgrade_refused() -> list[Vector]:
         v.expect["ops"] = [{"op": "upgrade"}]
         v.requires.append("apply:upgrade")
         out.append(v)
+    out.append(_upgrade_short_version())
     return out
+
+
+def _upgrade_short_version() -> Vector:
+    """Version 0x01000001, whose last three bytes alone say 1, in a file that ends after the
+    128-byte fixed header (shorter than a 2560-byte version 1 header): only the whole 4-byte
+    field says the file is no version 1 image, and an upgrade that reads less of it refuses
+    the file as a truncated version 1 header (HDR-COMPLETE) instead. A version field that is
+    neither 1 nor 2 leaves no layout to judge the rest by, so HDR-VERSION is the one rule the
+    file breaks (the checker reports it alone)."""
+    a, image, backing = base()
+    buf = bytearray(a.build())
+    set_field(buf, "version", 0x01000001)
+    files = [File("add-cow", "image.add-cow", bytes(buf[:128])),
+             File("image", "image.raw", image), File("backing", "backing.raw", backing)]
+    v = refusal_vector(
+        "header/upgrade-version-low-bytes-1-refused", "An upgrade of a 128-byte add-cow file "
+        "(the fixed header alone) whose version is 0x01000001 must be refused for "
+        "HDR-VERSION: the low three bytes say 1, the whole big-endian field does not", files,
+        ["HDR-VERSION"], [finding("HDR-VERSION", offset=field_offset("version"),
+                                  field="version")])
+    v.kind = "op"
+    v.expect["ops"] = [{"op": "upgrade"}]
+    v.requires.append("apply:upgrade")
+    return v

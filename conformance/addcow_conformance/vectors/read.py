@@ -79,3 +79,20 @@ def multi_byte_reads() -> list[Vector]:
         "spanning up to 4 bitmap bytes", a,
         pattern("read/mb:image", vs), pattern("read/mb:backing", 24 * cs + 100), ranges=ranges,
         exercises=["BMP-BIT-ORDER", "READ-ALLOCATED", "READ-UNALLOCATED-BACKING"])]
+
+
+@producer
+def one_byte_of_backing() -> list[Vector]:
+    """A backing file that ends one byte into an unallocated cluster: the backing file's part
+    of that cluster is a 1-byte piece of the map, which a reader must neither drop nor round
+    away (the guest reads that byte from the backing file, the rest of the cluster as zeros)."""
+    cs = 512
+    vs = 4 * cs
+    a = AddCow(virtual_size=vs, cluster_bits=9, backing_name=b"backing.raw", bits={0})
+    return [read_vector(
+        "read/backing-ends-one-byte-into-cluster", "4 clusters of 512 bytes, cluster 0 "
+        "allocated, over a 513-byte backing file: byte 512 comes from the backing file, bytes "
+        "513.. read as zeros, and the map's unallocated extent runs from byte 512 to the end",
+        a, pattern("read/onebyte:image", vs), pattern("read/onebyte:backing", cs + 1),
+        ranges=[(cs - 1, 3), (cs, 1), (cs + 1, 1), (cs, cs)],
+        exercises=["READ-UNALLOCATED-BACKING", "READ-PAST-BACKING-EOF"])]

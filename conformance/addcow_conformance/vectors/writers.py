@@ -245,3 +245,20 @@ def hydrate_variants() -> list[Vector]:
                      File("backing-image", "mid.raw", mid_image),
                      File("backing", "base.raw", base)], requires=["backing-chain"]))
     return out
+
+
+@producer
+def second_bit_of_byte() -> list[Vector]:
+    """A write whose first cluster is bit 1 of a bitmap byte: setting its bits must leave bit
+    0, the unallocated cluster before the write, clear (a writer that rounds the start of the
+    range down to its byte allocates that cluster, which then reads the image file's zeros
+    instead of the backing file)."""
+    cs = 512
+    a = AddCow(virtual_size=16 * cs, cluster_bits=9, backing_name=b"backing.raw")
+    return [op_vector(
+        "ops/write-from-bit-1-of-bitmap-byte", "A write of clusters 1..9 of 16 clusters of 512 "
+        "bytes, none allocated, over a 1024-byte backing file: bits 1..9 are set, bit 0 stays "
+        "clear, so cluster 0 still reads the backing file", a, bytes(16 * cs),
+        pattern("writers/bit1:backing", 2 * cs),
+        [{"op": "write", "offset": cs, "length": 9 * cs, "pattern": 0x5C}],
+        ["WRITE-SET-BIT", "BMP-BIT-ORDER", "READ-UNALLOCATED-BACKING"], image_synth=True)]
