@@ -235,3 +235,19 @@ def test_map_that_drops_one_byte_extents(tmp_path: Path,
     monkeypatch.setattr(extents_module.MapMixin, "_map_window", edited)
     _blind_then_seen(tmp_path, ["read/*", "chains/*"],
                      {"read/backing-ends-one-byte-into-cluster"})
+
+
+def test_commit_that_notices_version_1_only_when_it_empties(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit without its first check of the version (mutant ``commit:raise-drop:0``): it
+    writes the v1 image's clusters into the backing file, and only emptying the image refuses
+    (V1-READ-ONLY), with the backing file changed. The commit vectors of 3.0.0 are all
+    version 2, so only ``legacy/commit-refused`` tells."""
+    from addcow_ref.ops import commit as commit_module
+
+    edited = _with_edit(commit_module.commit, "        if not d.writable:\n",
+                        "        if False:\n")
+    monkeypatch.setattr(reference_adapter, "commit_image", edited)
+    ran, failing = _run(tmp_path, ["legacy/*", "ops/commit-*"])
+    assert {"legacy/commit-refused", "legacy/resize-refused", "ops/commit-keep"} <= ran
+    assert failing == {"legacy/commit-refused"}

@@ -291,5 +291,9 @@ NOTES: dict[str, dict[str, str]] = {
                                                       "0x01000001 is refused for HDR-VERSION, "
                                                       "not as a short version 1 header "
                                                       "(needs apply:upgrade)",
+        "legacy/commit-refused": "a commit of a v1 image is refused (V1-READ-ONLY) with the "
+                                 "backing file unchanged (needs apply:commit)",
+        "legacy/rebase-refused": "an unsafe rebase of a v1 image is refused (V1-NO-WRITE-OPEN) "
+                                 "(needs apply:rebase)",
     },
 }

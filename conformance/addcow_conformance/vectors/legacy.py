@@ -169,6 +169,41 @@ def resize_refused() -> list[Vector]:
         spec="1")]
 
 
+@producer
+def chain_ops_refused() -> list[Vector]:
+    """A commit or a rebase of a v1 image must be refused before any file changes: a commit
+    writes the backing file first, so a writer that notices the version only when it empties
+    the image has already changed the backing file."""
+    # Two 64 KiB clusters, cluster 1 allocated: a zero (sparse) image file, a short backing.
+    v = V1File(image_length=2 * 65536, backing_name=b"backing.raw", bits={1})
+    backing = pattern("legacy/chain-refused:backing", 1000)
+    files = [File("add-cow", "image.add-cow", v.build()),
+             File("image", "image.raw", None, 2 * 65536, "zeros"),
+             File("backing", "backing.raw", backing),
+             File("other", "new.raw", pattern("legacy/chain-refused:new", 1000))]
+    disk = Disk(v.virtual_size, CB, bytearray(2 * 65536), {1}, backing)
+    after: AfterBlock = {
+        "files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
+                  for f in files],
+        "guest_sha256": sha256(disk.guest()), "extents": disk.extents(), "info": info_v1(v)}
+    out = []
+    for name, op, rule, what in (
+            ("commit", {"op": "commit"}, "V1-READ-ONLY",
+             "a commit (its first step writes the backing file)"),
+            ("rebase", {"op": "rebase", "backing": "new.raw", "backing_format": "raw",
+                        "unsafe": True}, "V1-NO-WRITE-OPEN",
+             "an unsafe rebase onto new.raw (it rewrites the header)")):
+        out.append(Vector(
+            id=f"legacy/{name}-refused", description=f"{what[0].upper()}{what[1:]} of a v1 "
+            "image over a raw backing file must be refused: v1 is read-only; every file, the "
+            "backing file too, stays unchanged", kind="op", result="valid", files=files,
+            expect={"info": info_v1(v), "ops": [op],  # type: ignore[list-item]
+                    "refusal": {"rule": rule}, "after": after}, findings=[],
+            exercises=["V1-READ-ONLY", rule] if rule != "V1-READ-ONLY" else ["V1-READ-ONLY"],
+            requires=["info", f"apply:{name}", "v1"], spec="1"))
+    return out
+
+
 def _upgraded_info(v: V1File) -> InfoRecord:
     """What ``info`` must say after an upgrade: version 2 with 64 KiB clusters, the same names
     and disk, a raw backing file (v1 has no other). header_length and bitmap_offset are the
