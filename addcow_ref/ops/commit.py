@@ -89,8 +89,10 @@ class _AddCowTarget:
         if need > self._img.virtual_size:
             size = int(self._img.virtual_size)
             self._img.close()
+            # Its writes there would break WRITE-RANGE: refused before the first one.
             raise AddCowError(f"backing image is {size} bytes but the overlay has data up to "
-                              f"byte {need}; grow it first (addcow resize)", file=path)
+                              f"byte {need}; grow it first (addcow resize)", file=path,
+                              field="virtual_size", rule_id="WRITE-RANGE")
 
     def write(self, offset: int, data: bytes) -> None:
         self._img.write(offset, data)

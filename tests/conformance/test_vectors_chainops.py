@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors"
 
 COMMITS = {"ops/commit-into-raw-backing", "ops/commit-after-writes", "ops/commit-keep",
-           "ops/commit-into-add-cow-backing", "ops/commit-clears-unknown-autoclear"}
+           "ops/commit-into-add-cow-backing", "ops/commit-clears-unknown-autoclear",
+           "ops/commit-into-add-cow-backing-to-its-end"}
+SHORT = "ops/commit-into-shorter-add-cow-backing-refused"
 
 
 def _failing(tmp_path: Path, globs: list[str]) -> set[str]:
@@ -123,16 +125,61 @@ def _drop_extension(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(rebase_mod, "build_metadata", build)
 
 
+def _refuse_a_full_backing_image(mp: pytest.MonkeyPatch) -> None:
+    """A commit that refuses an add-cow backing image its data would fill to the last byte
+    (``need >= virtual_size``)."""
+    real = commit_mod._AddCowTarget.__init__
+
+    def init(self: Any, path: str, need: int) -> None:
+        real(self, path, need + 1)
+
+    mp.setattr(commit_mod._AddCowTarget, "__init__", init)
+
+
+def _no_size_check(mp: pytest.MonkeyPatch) -> None:
+    """A commit that writes into a shorter add-cow backing image until a write past its end
+    fails, after the clusters before it are written."""
+    real = commit_mod._AddCowTarget.__init__
+
+    def init(self: Any, path: str, need: int) -> None:
+        real(self, path, 0)
+
+    mp.setattr(commit_mod._AddCowTarget, "__init__", init)
+
+
+def _unjoined_runs_lose_length(mp: pytest.MonkeyPatch) -> None:
+    """A safe rebase whose join of adjacent unallocated extents (of different layers) keeps
+    only the first one's length: the clusters of the second are never compared."""
+    def runs(img: Any) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        for e in img.iter_map():
+            if e.allocated:
+                continue
+            if out and out[-1][0] + out[-1][1] == e.start:
+                continue
+            out.append((e.start, e.length))
+        return out
+
+    mp.setattr(rebase_mod, "_unallocated_runs", runs)
+
+
 BUGS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], set[str]]] = {
+    "commit-refuses-a-full-backing-image": (_refuse_a_full_backing_image,
+                                            {"ops/commit-into-add-cow-backing-to-its-end"}),
+    "commit-without-size-check": (_no_size_check, {SHORT}),
+    "rebase-join-loses-length": (_unjoined_runs_lose_length, {"ops/rebase-safe-across-layers"}),
     "commit-keeps-unknown-autoclear": (_keep_unknown_autoclear,
                                        {"ops/commit-clears-unknown-autoclear"}),
     "rebase-drops-header-extension": (_drop_extension, {"ops/rebase-keeps-header-extension"}),
-    "commit-skips-last-run": (_skip_last_run, COMMITS),
+    "commit-skips-last-run": (_skip_last_run, COMMITS | {SHORT}),
     "commit-never-empties": (_never_empty, COMMITS - {"ops/commit-keep"}),
     "commit-truncates-image-file": (_truncate_image_file, COMMITS - {"ops/commit-keep"}),
-    "commit-add-cow-as-raw": (_add_cow_as_raw, {"ops/commit-into-add-cow-backing"}),
+    "commit-add-cow-as-raw": (_add_cow_as_raw, {"ops/commit-into-add-cow-backing",
+                                                 "ops/commit-into-add-cow-backing-to-its-end",
+                                                 SHORT}),
     "safe-rebase-copies-nothing": (_copy_nothing, {"ops/rebase-safe",
-                                                   "ops/rebase-drop-middle-layer"}),
+                                                   "ops/rebase-drop-middle-layer",
+                                                   "ops/rebase-safe-across-layers"}),
     "unsafe-rebase-copies": (_always_safe, {"ops/rebase-unsafe",
                                             "ops/rebase-unsafe-to-no-backing",
                                             "ops/rebase-keeps-header-extension"}),

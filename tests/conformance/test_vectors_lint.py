@@ -168,5 +168,8 @@ def test_lists_agree_with_manifest(manifest: Manifest) -> None:
 
 
 def test_committed_size_is_small() -> None:
+    """The suite ships in the wheel and in every checkout: big images are ``synth`` files the
+    harness makes, and what is committed stays small. 6 MiB since suite 3.0.0 (5 MiB before;
+    its 203 vectors hold about 5.3 MB, a wheel of about 3.8 MB)."""
     total = sum(p.stat().st_size for p in VECTORS.rglob("*") if p.is_file())
-    assert total < 5 * 1024 * 1024, f"vectors/ holds {total} bytes"
+    assert total < 6 * 1024 * 1024, f"vectors/ holds {total} bytes"

@@ -80,6 +80,31 @@ def commits() -> list[Vector]:
         _image("chain", 8 * CS), None, [{"op": "commit"}],
         ["COMMIT-COMPLETE", "WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"], lower=mid,
         requires=["backing-chain"]))
+    mid = AddCowBacking(
+        "mid.add-cow", AddCow(virtual_size=4 * CS, cluster_bits=10, image_name=b"mid.raw",
+                              backing_name=b"base.raw", bits={0}),
+        pattern("chainops/end:mid", 4 * CS), pattern("chainops/end:base", 4 * CS))
+    a = AddCow(virtual_size=4 * CS, cluster_bits=9, backing_name=b"mid.add-cow",
+               backing_format="add-cow", bits={1, 3})
+    out.append(op_vector(
+        "ops/commit-into-add-cow-backing-to-its-end", "Commit image.add-cow (512-byte clusters "
+        "1 and 3, the last, allocated) into mid.add-cow of the same size: the committed data "
+        "reaches the backing image's last byte, which a commit must still write", a,
+        _image("end", 4 * CS), None, [{"op": "commit"}],
+        ["COMMIT-COMPLETE", "WRITE-RANGE", "WRITE-COW-HEAD-TAIL"], lower=mid,
+        requires=["backing-chain"]))
+    short = AddCowBacking(
+        "mid.add-cow", AddCow(virtual_size=3 * CS, cluster_bits=9, image_name=b"mid.raw",
+                              bits={0}), pattern("chainops/short:mid", 3 * CS))
+    a = AddCow(virtual_size=4 * CS, cluster_bits=9, backing_name=b"mid.add-cow",
+               backing_format="add-cow", bits={0, 3})
+    out.append(refused_op_vector(
+        "ops/commit-into-shorter-add-cow-backing-refused", "Commit image.add-cow (4 clusters, "
+        "0 and 3 allocated) into mid.add-cow of 3 clusters: cluster 3 has no place there (its "
+        "write would break WRITE-RANGE), so the commit is refused before it writes cluster 0, "
+        "and no file changes", a, _image("short", 4 * CS), None, [{"op": "commit"}],
+        "WRITE-RANGE", ["COMMIT-COMPLETE", "WRITE-RANGE"], lower=short,
+        requires=["backing-chain"]))
     a = AddCow(virtual_size=4 * CS, cluster_bits=9, backing_name=b"backing.raw", bits={1},
                autoclear_features=1 << 5)
     out.append(op_vector(
@@ -148,6 +173,22 @@ def rebases() -> list[Vector]:
         "copied into the image; the backing files are unchanged", a, _image("drop", 8 * CS),
         None, [{"op": "rebase", "backing": "base.raw", "backing_format": "raw"}],
         ["REBASE-COMPLETE", "READ-UNALLOCATED-BACKING"], lower=mid,
+        requires=["backing-chain"]))
+    base = pattern("chainops/layers:base", 6 * CS)
+    mid = AddCowBacking(
+        "mid.add-cow", AddCow(virtual_size=6 * CS, cluster_bits=9, image_name=b"mid.raw",
+                              backing_name=b"base.raw", bits={1, 2}),
+        pattern("chainops/layers:mid", 6 * CS), base)
+    a = AddCow(virtual_size=6 * CS, cluster_bits=9, backing_name=b"mid.add-cow",
+               backing_format="add-cow", bits={0})
+    out.append(op_vector(
+        "ops/rebase-safe-across-layers", "Safe rebase of image.add-cow (cluster 0 allocated) "
+        "from mid.add-cow (clusters 1 and 2 allocated, over base.raw) onto new.raw, which "
+        "differs everywhere: the unallocated clusters 1..5 read from two layers in one "
+        "unbroken range, and every one of them is copied", a, _image("layers", 6 * CS), None,
+        [{"op": "rebase", "backing": "new.raw", "backing_format": "raw"}],
+        ["REBASE-COMPLETE", "READ-UNALLOCATED-BACKING"], lower=mid,
+        extra_files=[File("other", "new.raw", pattern("chainops/layers:new", 6 * CS))],
         requires=["backing-chain"]))
     a = _overlay(4, {2})
     out.append(refused_op_vector(

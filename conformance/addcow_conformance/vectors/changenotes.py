@@ -295,5 +295,13 @@ NOTES: dict[str, dict[str, str]] = {
                                  "backing file unchanged (needs apply:commit)",
         "legacy/rebase-refused": "an unsafe rebase of a v1 image is refused (V1-NO-WRITE-OPEN) "
                                  "(needs apply:rebase)",
+        "ops/commit-into-add-cow-backing-to-its-end": "commit into an add-cow backing image "
+                                                      "up to its last byte (needs "
+                                                      "backing-chain)",
+        "ops/commit-into-shorter-add-cow-backing-refused": "commit into a shorter add-cow "
+                                                           "backing image is refused "
+                                                           "(WRITE-RANGE), no file changed",
+        "ops/rebase-safe-across-layers": "safe rebase of an image whose unallocated range reads "
+                                         "two layers of its chain (needs backing-chain)",
     },
 }

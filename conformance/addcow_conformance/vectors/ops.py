@@ -361,12 +361,17 @@ def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: byte
 
 def refused_op_vector(vid: str, description: str, a: AddCow, image: bytes,
                       backing: bytes | None, ops: list[Operation], rule: str,
-                      exercises: Iterable[str], *, requires: Iterable[str] = ()) -> Vector:
-    """Operations that must be refused with every file left exactly as it was."""
+                      exercises: Iterable[str], *, requires: Iterable[str] = (),
+                      lower: AddCowBacking | None = None) -> Vector:
+    """Operations that must be refused with every file left exactly as it was. ``lower``:
+    the backing file is this add-cow image (``backing`` is then None)."""
     files = [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image)]
     if backing is not None:
         files.append(File("backing", "backing.raw", backing))
-    disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), backing)
+    if lower is not None:
+        files += lower.files()
+    disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), backing,
+                lower=None if lower is None else lower.disk())
     after: AfterBlock = {
         "files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
                   for f in files],
