@@ -94,6 +94,16 @@ def _open_new(path: str, name: str, fmt: str) -> Backing:
     return open_backing(path, name, fmt, DEFAULT_FS, ChainState(frozenset({ident}), 1))
 
 
+def _name_bytes(path: str, backing: str | None) -> bytes | None:
+    """``backing`` as the bytes to store, refused if it holds a NUL byte (NAME-NO-NUL): before
+    anything is opened, as no file name can hold one."""
+    name = os.fsencode(backing) if backing is not None else None
+    if name is not None and b"\0" in name:
+        raise AddCowError("a backing file name must not contain a NUL byte", file=path,
+                          field="backing_name_offset", rule_id="NAME-NO-NUL")
+    return name
+
+
 def rebase(path: str, backing: str, backing_format: str | None, *, unsafe: bool = False,
            progress: Callable[[int, int], None] | None = None) -> RebaseResult:
     """Make ``backing`` (format ``backing_format``; ``""`` for none) the backing file of
@@ -102,6 +112,7 @@ def rebase(path: str, backing: str, backing_format: str | None, *, unsafe: bool 
         raise BackingFileError(f"backing format {backing_format!r} is not one of "
                                f"{', '.join(sorted(BACKING_FORMATS))}", file=path,
                                field="backing_format", rule_id="READ-NO-PROBE")
+    _name_bytes(path, backing or None)
     copied, hydrated = 0, False
     # The unsafe form only renames, so it must work when the old backing file is gone (it was
     # moved: the reason for -u); the safe form reads the old chain and needs all of it.
@@ -138,9 +149,7 @@ def set_backing_name(path: str, backing: str | None, backing_format: str | None)
             raise ReadOnlyError("version 1 images are read-only", file=path,
                                 rule_id="V1-READ-ONLY")
         d = img.descriptor
-    name = os.fsencode(backing) if backing is not None else None
-    if name is not None and b"\0" in name:
-        raise AddCowError("a backing file name must not contain a NUL byte", file=path)
+    name = _name_bytes(path, backing)
     old_offset = int(header.bitmap_offset)
     header_length = int(header.header_length)
     with open(path, "rb") as f:  # the header extension, kept as it is (HDR-EXTENSION-KEEP)

@@ -269,3 +269,19 @@ def test_rebase_keeps_the_header_extension(tmp_path: Path, unsafe: bool) -> None
     assert path.read_bytes()[128:256] == extension
     if not unsafe:
         assert guest(path) == before
+
+
+@pytest.mark.parametrize("unsafe", [True, False])
+def test_rebase_onto_a_name_with_a_nul_byte_is_refused_for_its_rule(
+        tmp_path: Path, unsafe: bool) -> None:
+    """NAME-NO-NUL, before anything is opened: the rebase used to crash in os.stat with a
+    ValueError (embedded null byte) while opening the new backing file."""
+    from addcow_ref import AddCowError
+    from addcow_ref.ops.rebase import rebase
+
+    path = _forged(tmp_path)
+    before = path.read_bytes()
+    with pytest.raises(AddCowError) as e:
+        rebase(str(path), "new\0.raw", "raw", unsafe=unsafe)
+    assert (e.value.rule_id, e.value.field) == ("NAME-NO-NUL", "backing_name_offset")
+    assert path.read_bytes() == before

@@ -243,7 +243,8 @@ def test_the_commit_and_rebase_vectors_are_gated_by_their_flags(
     manifest = load_manifest(VECTORS)
     chosen = [v for v in manifest.vectors
               if {"apply:commit", "apply:rebase"} & set(v.requires)]
-    assert {v.id.split("-")[0] for v in chosen} == {"ops/commit", "ops/rebase"}
+    assert {v.id.split("-")[0] for v in chosen} == {"ops/commit", "ops/rebase", "legacy/commit",
+                                                    "legacy/rebase"}
     runner = Runner(fork(adapter), manifest, VECTORS,
                     RunOptions(work_dir=tmp_path / "work", check_refusal_reason=True))
     result = runner.run(chosen)

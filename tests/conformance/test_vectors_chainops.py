@@ -33,6 +33,7 @@ COMMITS = {"ops/commit-into-raw-backing", "ops/commit-after-writes", "ops/commit
            "ops/commit-into-add-cow-backing", "ops/commit-clears-unknown-autoclear",
            "ops/commit-into-add-cow-backing-to-its-end"}
 SHORT = "ops/commit-into-shorter-add-cow-backing-refused"
+OUTGROW = "ops/rebase-name-outgrows-name-area"
 
 
 def _failing(tmp_path: Path, globs: list[str]) -> set[str]:
@@ -163,6 +164,17 @@ def _unjoined_runs_lose_length(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(rebase_mod, "_unallocated_runs", runs)
 
 
+def _keep_bitmap_offset(mp: pytest.MonkeyPatch) -> None:
+    """A rebase that keeps bitmap_offset even when the names no longer fit before it (the
+    mutant ``set_backing_name:cmp-negate:3``): building the header then fails NAME-BOUNDS."""
+    real = create_mod.build_metadata
+
+    def build(**kw: Any) -> Any:
+        return real(**{**kw, "bitmap_offset": kw["bitmap_offset"] or 4096})
+
+    mp.setattr(rebase_mod, "build_metadata", build)
+
+
 BUGS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], set[str]]] = {
     "commit-refuses-a-full-backing-image": (_refuse_a_full_backing_image,
                                             {"ops/commit-into-add-cow-backing-to-its-end"}),
@@ -170,7 +182,9 @@ BUGS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], set[str]]] = {
     "rebase-join-loses-length": (_unjoined_runs_lose_length, {"ops/rebase-safe-across-layers"}),
     "commit-keeps-unknown-autoclear": (_keep_unknown_autoclear,
                                        {"ops/commit-clears-unknown-autoclear"}),
-    "rebase-drops-header-extension": (_drop_extension, {"ops/rebase-keeps-header-extension"}),
+    "rebase-drops-header-extension": (_drop_extension, {"ops/rebase-keeps-header-extension",
+                                                        OUTGROW}),
+    "rebase-keeps-a-bitmap-it-outgrew": (_keep_bitmap_offset, {OUTGROW}),
     "commit-skips-last-run": (_skip_last_run, COMMITS | {SHORT}),
     "commit-never-empties": (_never_empty, COMMITS - {"ops/commit-keep"}),
     "commit-truncates-image-file": (_truncate_image_file, COMMITS - {"ops/commit-keep"}),
@@ -182,7 +196,7 @@ BUGS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], set[str]]] = {
                                                    "ops/rebase-safe-across-layers"}),
     "unsafe-rebase-copies": (_always_safe, {"ops/rebase-unsafe",
                                             "ops/rebase-unsafe-to-no-backing",
-                                            "ops/rebase-keeps-header-extension"}),
+                                            "ops/rebase-keeps-header-extension", OUTGROW}),
     "no-backing-keeps-name": (_keep_the_old_name, {"ops/rebase-to-no-backing",
                                                    "ops/rebase-unsafe-to-no-backing"}),
 }

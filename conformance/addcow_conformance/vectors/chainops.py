@@ -192,6 +192,12 @@ def rebases() -> list[Vector]:
         requires=["backing-chain"]))
     a = _overlay(4, {2})
     out.append(refused_op_vector(
+        "ops/rebase-nul-in-name-refused", "Unsafe rebase onto the name 'new\\u0000.raw': names "
+        "must not hold a NUL byte, so the rebase is refused and no file changes", a,
+        _image("nul", 4 * CS), pattern("chainops/nul:backing", 4 * CS),
+        [{"op": "rebase", "backing": "new\u0000.raw", "backing_format": "raw", "unsafe": True}],
+        "NAME-NO-NUL", ["REBASE-COMPLETE", "NAME-NO-NUL"]))
+    out.append(refused_op_vector(
         "ops/rebase-safe-missing-refused", "Safe rebase onto missing.raw, which does not "
         "exist: the safe form must read it, so the rebase is refused and no file changes", a,
         _image("missing", 4 * CS), pattern("chainops/missing:backing", 4 * CS),
@@ -212,4 +218,18 @@ def rebases() -> list[Vector]:
         _image("extension", 6 * CS), old,
         [{"op": "rebase", "backing": "new.raw", "backing_format": "raw", "unsafe": True}],
         ["REBASE-COMPLETE", "HDR-EXTENSION-KEEP"], extra_files=[new]))
+    # Names that outgrow the name area: a header extension up to byte 3992 leaves 104 bytes
+    # before the bitmap at 4096, and the new name alone takes 115.
+    moved = "moved-" * 18 + "new.raw"
+    a = AddCow(virtual_size=6 * CS, cluster_bits=9, backing_name=b"backing.raw", bits={1, 4},
+               header_length=3992, extension=pattern("chainops/outgrow:header", 3992 - 128))
+    out.append(op_vector(
+        "ops/rebase-name-outgrows-name-area", f"Unsafe rebase onto a {len(moved)}-byte name "
+        "of an image whose header extension ends at byte 3992: image name and new backing "
+        "name no longer fit before the bitmap at 4096, so the writer moves the bitmap (where "
+        "to is its choice) and keeps every bit and the extension", a,
+        _image("outgrow", 6 * CS), old,
+        [{"op": "rebase", "backing": moved, "backing_format": "raw", "unsafe": True}],
+        ["REBASE-COMPLETE", "HDR-EXTENSION-KEEP", "NAME-BOUNDS"],
+        extra_files=[File("other", moved, _differing(old, 6 * CS))]))
     return out

@@ -303,5 +303,10 @@ NOTES: dict[str, dict[str, str]] = {
                                                            "(WRITE-RANGE), no file changed",
         "ops/rebase-safe-across-layers": "safe rebase of an image whose unallocated range reads "
                                          "two layers of its chain (needs backing-chain)",
+        "ops/rebase-name-outgrows-name-area": "an unsafe rebase whose new name no longer "
+                                              "fits before the bitmap: the bitmap moves, the "
+                                              "bits and the header extension stay",
+        "ops/rebase-nul-in-name-refused": "a rebase onto a name with a NUL byte is refused "
+                                          "(NAME-NO-NUL)",
     },
 }
