@@ -34,6 +34,7 @@ COMMITS = {"ops/commit-into-raw-backing", "ops/commit-after-writes", "ops/commit
            "ops/commit-into-add-cow-backing-to-its-end"}
 SHORT = "ops/commit-into-shorter-add-cow-backing-refused"
 OUTGROW = "ops/rebase-name-outgrows-name-area"
+FULL = "ops/rebase-from-a-full-name-area"
 
 
 def _failing(tmp_path: Path, globs: list[str]) -> set[str]:
@@ -175,7 +176,23 @@ def _keep_bitmap_offset(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(rebase_mod, "build_metadata", build)
 
 
+def _copy_from_a_byte_early(mp: pytest.MonkeyPatch) -> None:
+    """A rename that copies the bitmap from one byte before it (mutant
+    ``_copy_bitmap:const-1:0``): the old name's last byte lands in the new name area's padding
+    when the old names ended at the bitmap."""
+    from addcow_ref.ops import metafile
+
+    real = metafile._copy_bitmap
+
+    def copy(path: str, fd: int, source: tuple[int, int], dest: int) -> None:
+        real(path, fd, (source[0] - 1, source[1] + 1), dest - 1)
+
+    mp.setattr(metafile, "_copy_bitmap", copy)
+
+
 BUGS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], set[str]]] = {
+    "rebase-copies-the-bitmap-a-byte-early": (_copy_from_a_byte_early,
+                                              {FULL}),
     "commit-refuses-a-full-backing-image": (_refuse_a_full_backing_image,
                                             {"ops/commit-into-add-cow-backing-to-its-end"}),
     "commit-without-size-check": (_no_size_check, {SHORT}),
@@ -183,7 +200,7 @@ BUGS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], set[str]]] = {
     "commit-keeps-unknown-autoclear": (_keep_unknown_autoclear,
                                        {"ops/commit-clears-unknown-autoclear"}),
     "rebase-drops-header-extension": (_drop_extension, {"ops/rebase-keeps-header-extension",
-                                                        OUTGROW}),
+                                                        OUTGROW, FULL}),
     "rebase-keeps-a-bitmap-it-outgrew": (_keep_bitmap_offset, {OUTGROW}),
     "commit-skips-last-run": (_skip_last_run, COMMITS | {SHORT}),
     "commit-never-empties": (_never_empty, COMMITS - {"ops/commit-keep"}),
@@ -196,7 +213,8 @@ BUGS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], set[str]]] = {
                                                    "ops/rebase-safe-across-layers"}),
     "unsafe-rebase-copies": (_always_safe, {"ops/rebase-unsafe",
                                             "ops/rebase-unsafe-to-no-backing",
-                                            "ops/rebase-keeps-header-extension", OUTGROW}),
+                                            "ops/rebase-keeps-header-extension", OUTGROW,
+                                            FULL}),
     "no-backing-keeps-name": (_keep_the_old_name, {"ops/rebase-to-no-backing",
                                                    "ops/rebase-unsafe-to-no-backing"}),
 }

@@ -218,6 +218,21 @@ def rebases() -> list[Vector]:
         _image("extension", 6 * CS), old,
         [{"op": "rebase", "backing": "new.raw", "backing_format": "raw", "unsafe": True}],
         ["REBASE-COMPLETE", "HDR-EXTENSION-KEEP"], extra_files=[new]))
+    # A name area full to the bitmap: header extension to 3992, the image name (9 bytes) and a
+    # 95-byte backing name end at 4096; after the rename to new.raw its last 88 bytes are
+    # padding, which must be zero (NAME-AREA-ZERO) whatever the old name left there.
+    full = "full-" * 17 + "name-a.raw"
+    a = AddCow(virtual_size=6 * CS, cluster_bits=9, backing_name=full.encode(), bits={1, 4},
+               header_length=3992, extension=pattern("chainops/full:header", 3992 - 128))
+    assert 3992 + 9 + len(full) == 4096
+    out.append(op_vector(
+        "ops/rebase-from-a-full-name-area", "Unsafe rebase onto new.raw of an image whose names "
+        "fill the name area up to the bitmap at 4096: the shorter new name leaves padding "
+        "before the bitmap, which must be zero, and every bit is kept", a,
+        _image("full", 6 * CS), None,
+        [{"op": "rebase", "backing": "new.raw", "backing_format": "raw", "unsafe": True}],
+        ["REBASE-COMPLETE", "NAME-AREA-ZERO"],
+        extra_files=[File("backing", full, old), new]))
     # Names that outgrow the name area: a header extension up to byte 3992 leaves 104 bytes
     # before the bitmap at 4096, and the new name alone takes 115.
     moved = "moved-" * 18 + "new.raw"

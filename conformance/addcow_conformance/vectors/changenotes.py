@@ -308,5 +308,8 @@ NOTES: dict[str, dict[str, str]] = {
                                               "bits and the header extension stay",
         "ops/rebase-nul-in-name-refused": "a rebase onto a name with a NUL byte is refused "
                                           "(NAME-NO-NUL)",
+        "ops/rebase-from-a-full-name-area": "an unsafe rebase of an image whose names end at "
+                                            "the bitmap: the padding the shorter name leaves is "
+                                            "zero",
     },
 }
