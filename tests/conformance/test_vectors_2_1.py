@@ -9,17 +9,12 @@ cluster-by-cluster definition, and the long-bitmap vectors to the boundaries the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from addcow_conformance.harness.cli import main
 from addcow_conformance.harness.manifest import Vector, load_manifest
-from addcow_conformance.harness.outcomes import UNEXPECTED
 from addcow_conformance.records import Extent
-from addcow_conformance.vectors.history import load_history
 from addcow_conformance.vectors.model import Disk, extents
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -32,6 +27,8 @@ from addcow_ref.engine.hydrate import HydrateMixin
 from addcow_ref.engine.image import AddCowImage
 from addcow_ref.ops import mapping as mapping_module
 
+from .vectors_support import failing_vectors, suite_ids
+
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors"
 
@@ -40,30 +37,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _ids(version: str) -> set[str]:
-    return next(set(v.vectors) for v in load_history() if v.version == version)
-
-
-def _failing(tmp_path: Path, globs: list[str]) -> set[str]:
-    """Ids of the vectors matching ``globs`` that the (possibly patched) reference fails."""
-    out = tmp_path / f"run-{len(list(tmp_path.iterdir()))}.json"
-    args = ["run", "--impl", "python:addcow_conformance.adapters.reference:main",
-            "--vectors", str(VECTORS), "--report-json", str(out), "--output", "json"]
-    for g in globs:
-        args += ["--run", g]
-    main(args)
-    doc: dict[str, Any] = json.loads(out.read_text("utf-8"))
-    ran = {v["id"] for v in doc["vectors"]}
-    assert ran, globs
-    return {r["id"] for r in doc["results"] if r["outcome"] in UNEXPECTED}
-
-
 def _blind_then_seen(tmp_path: Path, old: list[str], new: list[str]) -> None:
-    old_ids = _ids("2.0.0")
+    old_ids = suite_ids("2.0.0")
     assert all(i in old_ids for i in old)
     assert not any(i in old_ids for i in new)
-    assert _failing(tmp_path, old) == set()
-    assert _failing(tmp_path, new) == set(new)
+    assert failing_vectors(tmp_path, old) == set()
+    assert failing_vectors(tmp_path, new) == set(new)
 
 
 def test_hydrate_that_leaves_stale_bytes(tmp_path: Path,

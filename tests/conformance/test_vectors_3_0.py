@@ -9,7 +9,6 @@ from __future__ import annotations
 import __future__
 
 import inspect
-import json
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -17,15 +16,14 @@ from typing import Any
 
 import pytest
 from addcow_conformance.adapters import reference as reference_adapter
-from addcow_conformance.harness.cli import main
-from addcow_conformance.harness.outcomes import UNEXPECTED
-from addcow_conformance.vectors.history import load_history
 
 from addcow_ref.engine import bitmapcache as bitmapcache_module
 from addcow_ref.engine import extents as extents_module
 from addcow_ref.engine.hydrate import HydrateMixin
 from addcow_ref.format import bitmap as bitmap_module
 from addcow_ref.ops import upgrade as upgrade_module
+
+from .vectors_support import changed_and_added, failing_vectors, run_reference, suite_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors"
@@ -35,69 +33,28 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _failing(tmp_path: Path, globs: list[str]) -> set[str]:
-    """Ids of the vectors matching ``globs`` that the (possibly patched) reference fails."""
-    out = tmp_path / f"run-{len(list(tmp_path.iterdir()))}.json"
-    args = ["run", "--impl", "python:addcow_conformance.adapters.reference:main",
-            "--vectors", str(VECTORS), "--report-json", str(out), "--output", "json"]
-    for g in globs:
-        args += ["--run", g]
-    main(args)
-    doc: dict[str, Any] = json.loads(out.read_text("utf-8"))
-    assert {v["id"] for v in doc["vectors"]}, globs
-    return {r["id"] for r in doc["results"] if r["outcome"] in UNEXPECTED}
-
-
-def _changed_in(version: str) -> set[str]:
-    """Ids whose expectation ``version`` changed from the version before it."""
-    history = load_history()
-    i = next(n for n, v in enumerate(history) if v.version == version)
-    old, new = history[i - 1].vectors, history[i].vectors
-    return {k for k, d in new.items() if k in old and old[k] != d}
-
-
 def test_hydration_that_leaves_a_longer_image_file(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Hydration that skips step 3 of HYDRATE-ORDER (the truncation of a longer image file).
     Suite 2.1.0 compared only the image file's first virtual_size bytes after a hydration, so
     this bug passed it (the mutation run's ``_cut_image_file`` survivors); 3.0.0 pins the
     length, and the one hydrate vector whose image file is longer fails."""
-    assert "ops/hydrate-image-file-longer" in _changed_in("3.0.0")
-    assert _failing(tmp_path, ["ops/hydrate*"]) == set()
+    assert "ops/hydrate-image-file-longer" in changed_and_added("3.0.0")[0]
+    assert failing_vectors(tmp_path, ["ops/hydrate*"]) == set()
     monkeypatch.setattr(HydrateMixin, "_cut_image_file", lambda self: None)
-    assert _failing(tmp_path, ["ops/hydrate*"]) == {"ops/hydrate-image-file-longer"}
+    assert failing_vectors(tmp_path, ["ops/hydrate*"]) == {"ops/hydrate-image-file-longer"}
 
 
 # -- the survivors of the mutation run of 2.1.0 that new 3.0.0 vectors kill ----------------------
 
 
-def _ids(version: str) -> set[str]:
-    return next(set(v.vectors) for v in load_history() if v.version == version)
-
-
-def _run(tmp_path: Path, globs: list[str]) -> tuple[set[str], set[str]]:
-    """``(ran, failing)``: the ids of the vectors matching ``globs`` and of those the
-    (possibly patched) reference fails."""
-    out = tmp_path / f"run-{len(list(tmp_path.iterdir()))}.json"
-    args = ["run", "--impl", "python:addcow_conformance.adapters.reference:main",
-            "--vectors", str(VECTORS), "--report-json", str(out), "--output", "json",
-            "--check-refusal-reason"]
-    for g in globs:
-        args += ["--run", g]
-    main(args)
-    doc: dict[str, Any] = json.loads(out.read_text("utf-8"))
-    ran = {v["id"] for v in doc["vectors"]}
-    assert ran, globs
-    return ran, {r["id"] for r in doc["results"] if r["outcome"] in UNEXPECTED}
-
-
 def _blind_then_seen(tmp_path: Path, globs: list[str], new: set[str]) -> None:
     """Under the planted bug, every vector of ``globs`` that suite 2.1.0 has passes (the old
     suite was blind to it) and exactly the vectors ``new``, added in 3.0.0, fail."""
-    old = _ids("2.1.0")
+    old = suite_ids("2.1.0")
     assert new
     assert not new & old
-    ran, failing = _run(tmp_path, globs)
+    ran, failing = run_reference(tmp_path, globs)
     assert new <= ran
     assert len(ran & old) >= 2, "the old suite's related vectors ran"
     assert failing == new
@@ -135,7 +92,7 @@ def numpy_loaded() -> None:
 
 
 def test_long_bitmap_vectors_pass_with_numpy(tmp_path: Path, numpy_loaded: None) -> None:
-    ran, failing = _run(tmp_path, _LONG_BITMAP)
+    ran, failing = run_reference(tmp_path, _LONG_BITMAP)
     assert {_MAP_MID_WORD, _MAP_LAST_WORD, _LONG_WRITES, _LONG_ZEROES} <= ran
     assert failing == set()
 
@@ -248,6 +205,6 @@ def test_commit_that_notices_version_1_only_when_it_empties(
     edited = _with_edit(commit_module.commit, "        if not d.writable:\n",
                         "        if False:\n")
     monkeypatch.setattr(reference_adapter, "commit_image", edited)
-    ran, failing = _run(tmp_path, ["legacy/*", "ops/commit-*"])
+    ran, failing = run_reference(tmp_path, ["legacy/*", "ops/commit-*"])
     assert {"legacy/commit-refused", "legacy/resize-refused", "ops/commit-keep"} <= ran
     assert failing == {"legacy/commit-refused"}

@@ -7,7 +7,6 @@ spec's sentences on random disks.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +14,6 @@ from typing import Any
 
 import pytest
 from addcow_conformance.adapters import reference
-from addcow_conformance.harness.cli import main
-from addcow_conformance.harness.outcomes import UNEXPECTED
-from addcow_conformance.vectors.history import load_history
 from addcow_conformance.vectors.model import Disk
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +21,8 @@ from hypothesis import strategies as st
 from addcow_ref.ops import commit as commit_mod
 from addcow_ref.ops import create as create_mod
 from addcow_ref.ops import rebase as rebase_mod
+
+from .vectors_support import changed_and_added, failing_vectors
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors"
@@ -35,26 +33,6 @@ COMMITS = {"ops/commit-into-raw-backing", "ops/commit-after-writes", "ops/commit
 SHORT = "ops/commit-into-shorter-add-cow-backing-refused"
 OUTGROW = "ops/rebase-name-outgrows-name-area"
 FULL = "ops/rebase-from-a-full-name-area"
-
-
-def _failing(tmp_path: Path, globs: list[str]) -> set[str]:
-    """Ids of the vectors matching ``globs`` that the (possibly patched) reference fails."""
-    out = tmp_path / f"run-{len(list(tmp_path.iterdir()))}.json"
-    args = ["run", "--impl", "python:addcow_conformance.adapters.reference:main",
-            "--vectors", str(VECTORS), "--report-json", str(out), "--output", "json",
-            "--check-refusal-reason"]
-    for g in globs:
-        args += ["--run", g]
-    main(args)
-    doc: dict[str, Any] = json.loads(out.read_text("utf-8"))
-    assert {v["id"] for v in doc["vectors"]}, globs
-    return {r["id"] for r in doc["results"] if r["outcome"] in UNEXPECTED}
-
-
-def _added_in(version: str) -> set[str]:
-    history = load_history()
-    i = next(n for n, v in enumerate(history) if v.version == version)
-    return set(history[i].vectors) - set(history[i - 1].vectors)
 
 
 def _skip_last_run(mp: pytest.MonkeyPatch) -> None:
@@ -225,16 +203,16 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_the_reference_passes_every_op_vector(tmp_path: Path) -> None:
-    assert _failing(tmp_path, ["ops/*"]) == set()
+    assert failing_vectors(tmp_path, ["ops/*"]) == set()
 
 
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_a_planted_bug_fails_exactly_the_new_vectors_that_pin_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bug: str) -> None:
     plant, expected = BUGS[bug]
-    assert expected <= _added_in("3.0.0")
+    assert expected <= changed_and_added("3.0.0")[1]
     plant(monkeypatch)
-    assert _failing(tmp_path, ["ops/*"]) == expected
+    assert failing_vectors(tmp_path, ["ops/*"]) == expected
 
 
 # -- the oracle against the spec's sentences ----------------------------------------------------

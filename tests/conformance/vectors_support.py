@@ -48,3 +48,46 @@ def merge_extents(extents: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             out.append(dict(e))
     return out
+
+
+def run_reference(tmp_path: Path, globs: list[str]) -> tuple[set[str], set[str]]:
+    """``(ran, failing)``: the ids of the vectors matching ``globs`` and of those the
+    reference (possibly patched by the test: the forked ``python:`` adapter inherits every
+    monkeypatch) fails, run as CI runs it, with ``--check-refusal-reason``."""
+    from addcow_conformance.harness.cli import main
+    from addcow_conformance.harness.outcomes import UNEXPECTED
+
+    out = tmp_path / f"run-{len(list(tmp_path.iterdir()))}.json"
+    args = ["run", "--impl", "python:addcow_conformance.adapters.reference:main",
+            "--vectors", str(VECTORS), "--report-json", str(out), "--output", "json",
+            "--check-refusal-reason"]
+    for g in globs:
+        args += ["--run", g]
+    main(args)
+    doc: dict[str, Any] = json.loads(out.read_text("utf-8"))
+    ran = {v["id"] for v in doc["vectors"]}
+    assert ran, globs
+    return ran, {r["id"] for r in doc["results"] if r["outcome"] in UNEXPECTED}
+
+
+def failing_vectors(tmp_path: Path, globs: list[str]) -> set[str]:
+    """The ids of the vectors matching ``globs`` that the (possibly patched) reference fails."""
+    return run_reference(tmp_path, globs)[1]
+
+
+def suite_ids(version: str) -> set[str]:
+    """The vector ids of suite ``version`` as ``history.json`` records it."""
+    from addcow_conformance.vectors.history import load_history
+
+    return next(set(v.vectors) for v in load_history() if v.version == version)
+
+
+def changed_and_added(version: str) -> tuple[set[str], set[str]]:
+    """The ids whose expectation ``version`` changed, and those it added."""
+    from addcow_conformance.vectors.history import load_history
+
+    history = load_history()
+    i = next(n for n, v in enumerate(history) if v.version == version)
+    old, new = history[i - 1].vectors, history[i].vectors
+    return ({k for k, d in new.items() if k in old and old[k] != d},
+            set(new) - set(old))
