@@ -177,15 +177,16 @@ def rebases() -> list[Vector]:
     base = pattern("chainops/layers:base", 6 * CS)
     mid = AddCowBacking(
         "mid.add-cow", AddCow(virtual_size=6 * CS, cluster_bits=9, image_name=b"mid.raw",
-                              backing_name=b"base.raw", bits={1, 2}),
+                              backing_name=b"base.raw", bits={3, 4}),
         pattern("chainops/layers:mid", 6 * CS), base)
     a = AddCow(virtual_size=6 * CS, cluster_bits=9, backing_name=b"mid.add-cow",
-               backing_format="add-cow", bits={0})
+               backing_format="add-cow", bits={0, 2})
     out.append(op_vector(
-        "ops/rebase-safe-across-layers", "Safe rebase of image.add-cow (cluster 0 allocated) "
-        "from mid.add-cow (clusters 1 and 2 allocated, over base.raw) onto new.raw, which "
-        "differs everywhere: the unallocated clusters 1..5 read from two layers in one "
-        "unbroken range, and every one of them is copied", a, _image("layers", 6 * CS), None,
+        "ops/rebase-safe-across-layers", "Safe rebase of image.add-cow (clusters 0 and 2 "
+        "allocated) from mid.add-cow (clusters 3 and 4 allocated, over base.raw) onto new.raw, "
+        "which differs everywhere: cluster 1 reads base.raw alone, clusters 3..5 read two "
+        "layers in one unbroken range after it, and every one of them is copied", a,
+        _image("layers", 6 * CS), None,
         [{"op": "rebase", "backing": "new.raw", "backing_format": "raw"}],
         ["REBASE-COMPLETE", "READ-UNALLOCATED-BACKING"], lower=mid,
         extra_files=[File("other", "new.raw", pattern("chainops/layers:new", 6 * CS))],
