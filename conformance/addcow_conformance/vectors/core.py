@@ -14,6 +14,7 @@ from typing import cast
 
 from addcow_conformance.records import (
     INFO_KEYS,
+    AfterFile,
     CheckerBlock,
     ExpectBlock,
     ExpectedFinding,
@@ -68,6 +69,11 @@ class File:
         if self.data is not None:
             return sha256(self.data)
         return zeros_sha256(self.size)
+
+    def unchanged(self) -> AfterFile:
+        """The ``after.files`` entry of this file left exactly as it was."""
+        return {"role": self.role, "path": self.path, "size": self.length,
+                "sha256": self.sha256}
 
     def entry(self) -> FileEntry:
         out: FileEntry = {"role": self.role, "path": self.path, "size": self.length,

@@ -10,6 +10,7 @@ from addcow_conformance.vectors.common import pattern, producer, refusal_vector
 from addcow_conformance.vectors.core import File, Vector, finding, info_v1, read_expect
 from addcow_conformance.vectors.model import Disk, sha256
 from addcow_conformance.vectors.names import long_name
+from addcow_conformance.vectors.ops import unchanged_after
 
 CB = 16
 
@@ -129,10 +130,7 @@ def read_only() -> list[Vector]:
              File("backing", "backing.raw", backing)]
     ops: list[Operation] = [{"op": "write", "offset": 100, "length": 1000, "pattern": 0x5A}]
     disk = Disk(v.virtual_size, CB, bytearray(image), set(), backing)
-    after: AfterBlock = {
-        "files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
-                  for f in files],
-        "guest_sha256": sha256(disk.guest()), "extents": disk.extents(), "info": info_v1(v)}
+    after = unchanged_after(files, disk, info_v1(v))
     return [Vector(
         id="legacy/write-refused", description="A write to a v1 image must be refused: v1 is "
         "read-only; every file stays unchanged", kind="op", result="valid", files=files,
@@ -155,10 +153,7 @@ def resize_refused() -> list[Vector]:
     files = [File("add-cow", "image.add-cow", v.build()),
              File("image", "image.raw", None, 65536, "zeros")]
     disk = Disk(v.virtual_size, CB, bytearray(65536), {0}, None)
-    after: AfterBlock = {
-        "files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
-                  for f in files],
-        "guest_sha256": sha256(disk.guest()), "extents": disk.extents(), "info": info_v1(v)}
+    after = unchanged_after(files, disk, info_v1(v))
     return [Vector(
         id="legacy/resize-refused", description="A resize of a v1 image (a grow by one "
         "cluster) must be refused: v1 is read-only; every file stays unchanged", kind="op",
@@ -182,10 +177,7 @@ def chain_ops_refused() -> list[Vector]:
              File("backing", "backing.raw", backing),
              File("other", "new.raw", pattern("legacy/chain-refused:new", 1000))]
     disk = Disk(v.virtual_size, CB, bytearray(2 * 65536), {1}, backing)
-    after: AfterBlock = {
-        "files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
-                  for f in files],
-        "guest_sha256": sha256(disk.guest()), "extents": disk.extents(), "info": info_v1(v)}
+    after = unchanged_after(files, disk, info_v1(v))
     out = []
     for name, op, rule, what in (
             ("commit", {"op": "commit"}, "V1-READ-ONLY",
@@ -243,9 +235,7 @@ def _upgrade(vid: str, description: str, v: V1File, image: bytes | None, image_l
     opens = ["the bytes of the new version 2 add-cow file: header_length, bitmap_offset and "
              "where the names go are the writer's layout (the guest, the map and the decoded "
              "header are compared instead)"]
-    after_files: list[AfterFile] = [
-        {"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
-        for f in files if f.role != "add-cow"]
+    after_files: list[AfterFile] = [f.unchanged() for f in files if f.role != "add-cow"]
     if image_length != v.virtual_size:
         kept = (image or bytes(image_length))[:v.virtual_size]
         after_files[0] = {"role": "image", "path": v.image_name.decode(),

@@ -17,6 +17,7 @@ from addcow_conformance.records import (
     ByteRange,
     ExpectBlock,
     ExpectedFinding,
+    InfoRecord,
     Operation,
     Probe,
 )
@@ -332,8 +333,7 @@ def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: byte
             after_files.append(_after_raw_backing(f.path, f.data, disk.backing,
                                                   disk.virtual_size, opens))
         else:
-            after_files.append({"role": f.role, "path": f.path, "size": f.length,
-                                "sha256": f.sha256})
+            after_files.append(f.unchanged())
     if lower is not None:
         assert lower_disk is not None
         after_files += lower.after(lower_disk, opens)
@@ -359,6 +359,13 @@ def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: byte
                   requires=["info", "read", "map", *sorted(kinds), *requires])
 
 
+def unchanged_after(files: Iterable[File], disk: Disk, info: InfoRecord) -> AfterBlock:
+    """The ``after`` block of operations that must be refused: every file exactly as it was,
+    and the guest, the map and ``info`` of the image as the oracle ``disk`` reads it."""
+    return {"files": [f.unchanged() for f in files], "guest_sha256": sha256(disk.guest()),
+            "extents": disk.extents(), "info": info}
+
+
 def refused_op_vector(vid: str, description: str, a: AddCow, image: bytes,
                       backing: bytes | None, ops: list[Operation], rule: str,
                       exercises: Iterable[str], *, requires: Iterable[str] = (),
@@ -372,10 +379,7 @@ def refused_op_vector(vid: str, description: str, a: AddCow, image: bytes,
         files += lower.files()
     disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), backing,
                 lower=None if lower is None else lower.disk())
-    after: AfterBlock = {
-        "files": [{"role": f.role, "path": f.path, "size": f.length, "sha256": f.sha256}
-                  for f in files],
-        "guest_sha256": sha256(disk.guest()), "extents": disk.extents(), "info": info_v2(a)}
+    after = unchanged_after(files, disk, info_v2(a))
     kinds = {"apply:" + op["op"] for op in ops}
     return Vector(id=vid, description=description, kind="op", result="valid", files=files,
                   expect={"info": info_v2(a), "ops": ops, "refusal": {"rule": rule},
