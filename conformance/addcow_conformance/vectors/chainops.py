@@ -36,6 +36,22 @@ def _overlay(clusters: int, bits: set[int]) -> AddCow:
                   bits=bits)
 
 
+def _mid(tag: str, size: int, cluster_bits: int, bits: set[int],
+         base: bytes | None = None) -> AddCowBacking:
+    """mid.add-cow, the add-cow backing image of :func:`_over_mid`: image file mid.raw, and
+    over base.raw when ``base`` is given."""
+    return AddCowBacking(
+        "mid.add-cow", AddCow(virtual_size=size, cluster_bits=cluster_bits, image_name=b"mid.raw",
+                              backing_name=b"base.raw" if base is not None else None,
+                              bits=bits), pattern(f"chainops/{tag}:mid", size), base)
+
+
+def _over_mid(size: int, bits: set[int], cluster_bits: int = 9) -> AddCow:
+    """An image over mid.add-cow (:func:`_mid`)."""
+    return AddCow(virtual_size=size, cluster_bits=cluster_bits, backing_name=b"mid.add-cow",
+                  backing_format="add-cow", bits=bits)
+
+
 @producer
 def commits() -> list[Vector]:
     out = []
@@ -65,12 +81,8 @@ def commits() -> list[Vector]:
         "clusters 1 and 4, the image is left exactly as it was", a, _image("keep", 6 * CS),
         pattern("chainops/keep:backing", 6 * CS), [{"op": "commit", "keep": True}],
         ["COMMIT-COMPLETE"]))
-    mid = AddCowBacking(
-        "mid.add-cow", AddCow(virtual_size=8 * CS, cluster_bits=10, image_name=b"mid.raw",
-                              backing_name=b"base.raw", bits={2}),
-        pattern("chainops/chain:mid", 8 * CS), pattern("chainops/chain:base", 3000))
-    a = AddCow(virtual_size=8 * CS, cluster_bits=9, backing_name=b"mid.add-cow",
-               backing_format="add-cow", bits={1, 5, 6})
+    mid = _mid("chain", 8 * CS, 10, {2}, pattern("chainops/chain:base", 3000))
+    a = _over_mid(8 * CS, {1, 5, 6})
     out.append(op_vector(
         "ops/commit-into-add-cow-backing", "Commit image.add-cow (512-byte clusters 1, 5 and 6 "
         "allocated) into mid.add-cow (1 KiB clusters, cluster 2 allocated) over base.raw: "
@@ -80,12 +92,8 @@ def commits() -> list[Vector]:
         _image("chain", 8 * CS), None, [{"op": "commit"}],
         ["COMMIT-COMPLETE", "WRITE-COW-HEAD-TAIL", "WRITE-SET-BIT"], lower=mid,
         requires=["backing-chain"]))
-    mid = AddCowBacking(
-        "mid.add-cow", AddCow(virtual_size=4 * CS, cluster_bits=10, image_name=b"mid.raw",
-                              backing_name=b"base.raw", bits={0}),
-        pattern("chainops/end:mid", 4 * CS), pattern("chainops/end:base", 4 * CS))
-    a = AddCow(virtual_size=4 * CS, cluster_bits=9, backing_name=b"mid.add-cow",
-               backing_format="add-cow", bits={1, 3})
+    mid = _mid("end", 4 * CS, 10, {0}, pattern("chainops/end:base", 4 * CS))
+    a = _over_mid(4 * CS, {1, 3})
     out.append(op_vector(
         "ops/commit-into-add-cow-backing-to-its-end", "Commit image.add-cow (512-byte clusters "
         "1 and 3, the last, allocated) into mid.add-cow of the same size: the committed data "
@@ -93,11 +101,8 @@ def commits() -> list[Vector]:
         _image("end", 4 * CS), None, [{"op": "commit"}],
         ["COMMIT-COMPLETE", "WRITE-RANGE", "WRITE-COW-HEAD-TAIL"], lower=mid,
         requires=["backing-chain"]))
-    short = AddCowBacking(
-        "mid.add-cow", AddCow(virtual_size=3 * CS, cluster_bits=9, image_name=b"mid.raw",
-                              bits={0}), pattern("chainops/short:mid", 3 * CS))
-    a = AddCow(virtual_size=4 * CS, cluster_bits=9, backing_name=b"mid.add-cow",
-               backing_format="add-cow", bits={0, 3})
+    short = _mid("short", 3 * CS, 9, {0})
+    a = _over_mid(4 * CS, {0, 3})
     out.append(refused_op_vector(
         "ops/commit-into-shorter-add-cow-backing-refused", "Commit image.add-cow (4 clusters, "
         "0 and 3 allocated) into mid.add-cow of 3 clusters: cluster 3 has no place there (its "
@@ -161,12 +166,8 @@ def rebases() -> list[Vector]:
         [{"op": "rebase", "backing": None, "unsafe": True}],
         ["REBASE-COMPLETE", "READ-PAST-BACKING-EOF"]))
     base = pattern("chainops/drop:base", 8 * CS)
-    mid = AddCowBacking(
-        "mid.add-cow", AddCow(virtual_size=8 * CS, cluster_bits=10, image_name=b"mid.raw",
-                              backing_name=b"base.raw", bits={0, 2}),
-        pattern("chainops/drop:mid", 8 * CS), base)
-    a = AddCow(virtual_size=8 * CS, cluster_bits=10, backing_name=b"mid.add-cow",
-               backing_format="add-cow", bits={1, 3})
+    mid = _mid("drop", 8 * CS, 10, {0, 2}, base)
+    a = _over_mid(8 * CS, {1, 3}, cluster_bits=10)
     out.append(op_vector(
         "ops/rebase-drop-middle-layer", "Safe rebase of image.add-cow from mid.add-cow (over "
         "base.raw) onto base.raw: clusters 0 and 2, where mid.add-cow's own data shows, are "
@@ -175,12 +176,8 @@ def rebases() -> list[Vector]:
         ["REBASE-COMPLETE", "READ-UNALLOCATED-BACKING"], lower=mid,
         requires=["backing-chain"]))
     base = pattern("chainops/layers:base", 6 * CS)
-    mid = AddCowBacking(
-        "mid.add-cow", AddCow(virtual_size=6 * CS, cluster_bits=9, image_name=b"mid.raw",
-                              backing_name=b"base.raw", bits={3, 4}),
-        pattern("chainops/layers:mid", 6 * CS), base)
-    a = AddCow(virtual_size=6 * CS, cluster_bits=9, backing_name=b"mid.add-cow",
-               backing_format="add-cow", bits={0, 2})
+    mid = _mid("layers", 6 * CS, 9, {3, 4}, base)
+    a = _over_mid(6 * CS, {0, 2})
     out.append(op_vector(
         "ops/rebase-safe-across-layers", "Safe rebase of image.add-cow (clusters 0 and 2 "
         "allocated) from mid.add-cow (clusters 3 and 4 allocated, over base.raw) onto new.raw, "
