@@ -149,11 +149,14 @@ def set_backing_name(path: str, backing: str | None, backing_format: str | None)
             raise ReadOnlyError("version 1 images are read-only", file=path,
                                 rule_id="V1-READ-ONLY")
         d = img.descriptor
+        header_length = int(header.header_length)
+        # The header extension, kept as it is (HDR-EXTENSION-KEEP), read while the image is
+        # open, as empty_overlay reads its prefix.
+        with open(path, "rb") as f:
+            extension = os.pread(f.fileno(), header_length - HEADER_LENGTH_V2,
+                                 HEADER_LENGTH_V2)
     name = _name_bytes(path, backing)
     old_offset = int(header.bitmap_offset)
-    header_length = int(header.header_length)
-    with open(path, "rb") as f:  # the header extension, kept as it is (HDR-EXTENSION-KEEP)
-        extension = os.pread(f.fileno(), header_length - HEADER_LENGTH_V2, HEADER_LENGTH_V2)
     fits = header_length + len(d.image_name) + len(name or b"") <= old_offset
     new_header, prefix = build_metadata(
         size=int(header.virtual_size), image_name=d.image_name, backing_name=name,
