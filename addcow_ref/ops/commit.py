@@ -23,8 +23,9 @@ import os
 from collections.abc import Callable
 
 from addcow_ref.engine.backing import resolve_name
+from addcow_ref.engine.fileio import DEFAULT_FS, BlockFile, FileSystem
 from addcow_ref.engine.image import AddCowImage, open_image
-from addcow_ref.engine.oslocks import holding_lock, lock_fd
+from addcow_ref.engine.oslocks import holding_lock, lock_file
 from addcow_ref.format.constants import (
     FORMAT_ADD_COW,
     FORMAT_RAW,
@@ -56,32 +57,29 @@ class CommitResult:
 
 
 class _RawTarget:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, fs: FileSystem) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)  # a read lock needs read access
+        self._file: BlockFile = fs.open(path, writable=True)  # a read lock needs read access
         try:  # a writer of the file: no other image may be reading it as backing (LOCK-WRITER)
-            lock_fd(self._fd, path, exclusive=True)
+            lock_file(self._file, path, exclusive=True)
         except BaseException:
-            os.close(self._fd)
+            self._file.close()
             raise
 
     def write(self, offset: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.pwrite(self._fd, view, offset)
-            view, offset = view[n:], offset + n
+        self._file.pwrite(offset, data)
 
     def sync(self) -> None:
-        os.fsync(self._fd)
+        self._file.fsync()
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._file.close()
 
 
 class _AddCowTarget:
-    def __init__(self, path: str, need: int) -> None:
+    def __init__(self, path: str, need: int, fs: FileSystem) -> None:
         self.path = path
-        self._img = open_image(path, "r+")
+        self._img = open_image(path, "r+", fs=fs)
         if self._img.readonly:
             self._img.close()
             raise ReadOnlyError("backing image cannot be opened for writing (version 1?)",
@@ -109,15 +107,19 @@ def _allocated(img: AddCowImage) -> list[tuple[int, int]]:
 
 
 def commit(path: str, *, keep: bool = False,
-           progress: Callable[[int, int], None] | None = None) -> CommitResult:
+           progress: Callable[[int, int], None] | None = None,
+           fs: FileSystem | None = None) -> CommitResult:
     """Write every allocated cluster of ``path`` into its backing file, then (unless
     ``keep``) empty the overlay, in the crash-safe order of the module docstring.
 
     The overlay is read without the engine's locks (they would lock the backing file shared,
     and commit writes it) but under a shared lock of its own; the backing file is locked
-    exclusively while it is written, so no other image may be reading it.
+    exclusively while it is written, so no other image may be reading it. Every file is
+    reached through ``fs`` (the real file system by default; the crash tests pass theirs).
     """
-    with holding_lock(path, exclusive=False), open_image(path, force_share=True) as img:
+    fs = fs or DEFAULT_FS
+    with (holding_lock(path, exclusive=False),
+          open_image(path, force_share=True, fs=fs) as img):
         d = img.descriptor
         if not d.writable:
             raise ReadOnlyError("version 1 images are read-only; upgrade to version 2 first",
@@ -126,14 +128,15 @@ def commit(path: str, *, keep: bool = False,
             raise AddCowError("image has no backing file to commit into", file=path)
         backing = resolve_name(path, d.backing_name)
         fmt = d.backing_format or FORMAT_RAW
-        if not os.path.exists(backing):
+        if fs.kind(backing) == "missing":
             raise AddCowError("backing file does not exist", file=backing,
                               rule_id="BACK-EXISTS")
         extents = _allocated(img)
         total = sum(n for _, n in extents)
         end = max((s + n for s, n in extents), default=0)
-        target: _RawTarget | _AddCowTarget = (_AddCowTarget(backing, end)
-                                              if fmt == FORMAT_ADD_COW else _RawTarget(backing))
+        target: _RawTarget | _AddCowTarget = (_AddCowTarget(backing, end, fs)
+                                              if fmt == FORMAT_ADD_COW
+                                              else _RawTarget(backing, fs))
         done = 0
         try:
             if progress:
@@ -152,17 +155,17 @@ def commit(path: str, *, keep: bool = False,
         image_path, size = img.image_path, int(img.virtual_size)
     emptied = punched = False
     if not keep:
-        empty_overlay(path)
+        empty_overlay(path, fs=fs)
         emptied = True
-        punched = punch_file(image_path, size)
+        punched = punch_file(image_path, size, fs=fs)
     return CommitResult(path=path, backing=backing, backing_format=fmt, clusters=clusters,
                         bytes=total, emptied=emptied, punched=punched)
 
 
-def empty_overlay(path: str) -> None:
+def empty_overlay(path: str, *, fs: FileSystem | None = None) -> None:
     """Replace the add-cow file ``path`` by the same header and names with every bit clear and
     ``all_allocated`` unset: every cluster reads from the backing file again."""
-    with open_image(path) as img:
+    with open_image(path, fs=fs) as img:
         header = img.header
         if not isinstance(header, HeaderV2):
             raise ReadOnlyError("version 1 images are read-only", file=path,
@@ -178,4 +181,4 @@ def empty_overlay(path: str) -> None:
                              & KNOWN_AUTOCLEAR_FEATURES)
     built = cleared.build()
     prefix[:len(built)] = built
-    replace_metadata(path, bytes(prefix), total)
+    replace_metadata(path, bytes(prefix), total, fs=fs)

@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable
 
 from addcow_ref.engine.backing import Backing, ChainState, MissingBacking, open_backing
-from addcow_ref.engine.fileio import DEFAULT_FS
+from addcow_ref.engine.fileio import DEFAULT_FS, FileSystem
 from addcow_ref.engine.image import AddCowImage
 from addcow_ref.format.constants import (
     BACKING_FORMATS,
@@ -89,9 +89,9 @@ def _copy_differing(img: AddCowImage, new: Backing,
     return copied
 
 
-def _open_new(path: str, name: str, fmt: str) -> Backing:
-    ident = DEFAULT_FS.identity(os.path.abspath(path))
-    return open_backing(path, name, fmt, DEFAULT_FS, ChainState(frozenset({ident}), 1))
+def _open_new(path: str, name: str, fmt: str, fs: FileSystem) -> Backing:
+    ident = fs.identity(os.path.abspath(path))
+    return open_backing(path, name, fmt, fs, ChainState(frozenset({ident}), 1))
 
 
 def _name_bytes(path: str, backing: str | None) -> bytes | None:
@@ -105,9 +105,12 @@ def _name_bytes(path: str, backing: str | None) -> bytes | None:
 
 
 def rebase(path: str, backing: str, backing_format: str | None, *, unsafe: bool = False,
-           progress: Callable[[int, int], None] | None = None) -> RebaseResult:
+           progress: Callable[[int, int], None] | None = None,
+           fs: FileSystem | None = None) -> RebaseResult:
     """Make ``backing`` (format ``backing_format``; ``""`` for none) the backing file of
-    ``path``; see the module docstring for the safe and unsafe forms."""
+    ``path``; see the module docstring for the safe and unsafe forms. Every file is reached
+    through ``fs`` (the real file system by default; the crash tests pass theirs)."""
+    fs = fs or DEFAULT_FS
     if backing and backing_format not in BACKING_FORMATS:
         raise BackingFileError(f"backing format {backing_format!r} is not one of "
                                f"{', '.join(sorted(BACKING_FORMATS))}", file=path,
@@ -116,14 +119,14 @@ def rebase(path: str, backing: str, backing_format: str | None, *, unsafe: bool 
     copied, hydrated = 0, False
     # The unsafe form only renames, so it must work when the old backing file is gone (it was
     # moved: the reason for -u); the safe form reads the old chain and needs all of it.
-    with AddCowImage(path, "r+", lenient_backing=unsafe) as img:
+    with AddCowImage(path, "r+", lenient_backing=unsafe, fs=fs) as img:
         if not backing:
             if not unsafe:
                 img.hydrate(progress=progress)
                 hydrated = True
         else:
             assert backing_format is not None
-            new = _open_new(path, backing, backing_format)  # loops and bad formats fail here
+            new = _open_new(path, backing, backing_format, fs)  # loops, bad formats fail here
             try:
                 if not unsafe:
                     if isinstance(new, MissingBacking):
@@ -133,17 +136,18 @@ def rebase(path: str, backing: str, backing_format: str | None, *, unsafe: bool 
                         copied = _copy_differing(img, new, progress)
             finally:
                 new.close()
-    set_backing_name(path, backing or None, backing_format if backing else None)
+    set_backing_name(path, backing or None, backing_format if backing else None, fs=fs)
     return RebaseResult(path=path, backing=backing or None,
                         backing_format=backing_format if backing else None,
                         copied_clusters=copied, hydrated=hydrated)
 
 
-def set_backing_name(path: str, backing: str | None, backing_format: str | None) -> None:
+def set_backing_name(path: str, backing: str | None, backing_format: str | None, *,
+                     fs: FileSystem | None = None) -> None:
     """Store ``backing``/``backing_format`` as the backing file of ``path`` (None: no backing
     file), keeping the image name, the features and the bitmap, in one atomic replace. Only
     the header is read, so the old backing chain need not open."""
-    with AddCowImage(path, lenient_backing=True) as img:
+    with AddCowImage(path, lenient_backing=True, fs=fs) as img:
         header = img.header
         if not isinstance(header, HeaderV2):
             raise ReadOnlyError("version 1 images are read-only", file=path,
@@ -167,4 +171,4 @@ def set_backing_name(path: str, backing: str | None, backing_format: str | None)
         autoclear_features=int(header.autoclear_features) & KNOWN_AUTOCLEAR_FEATURES,
         extension=extension)
     replace_metadata(path, prefix, int(new_header.bitmap_offset) + new_header.bitmap_length,
-                     bitmap_from=(old_offset, header.bitmap_length))
+                     bitmap_from=(old_offset, header.bitmap_length), fs=fs)

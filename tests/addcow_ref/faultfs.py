@@ -9,9 +9,11 @@ none, all, or a random subset of the unsynced operations.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -131,11 +133,28 @@ def _read_whole(path: str) -> bytes:
         return f.read()
 
 
-class CrashFS(FaultFS):
-    """Counts write/flush boundaries (pwrite, copy_range, punch_hole, fsync, truncate) and raises
-    :class:`PowerLoss` at boundary number ``crash_at`` (1-based) and every one after it."""
+@dataclass
+class _Rename:
+    """A rename not yet made durable by an ``fsync`` of its directory: what ``dst`` held
+    before (None: nothing), tracked as a file of its own, so a power loss can undo it."""
 
-    BOUNDARIES = frozenset({"pwrite", "copy_range", "punch_hole", "fsync", "truncate"})
+    src: str
+    dst: str
+    old_durable: bytes | None
+    old_pending: list[tuple[str, int, bytes]]
+
+
+class CrashFS(FaultFS):
+    """Counts write/flush boundaries (pwrite, copy_range, punch_hole, fsync, truncate, replace,
+    fsync_dir) and raises :class:`PowerLoss` at boundary number ``crash_at`` (1-based) and
+    every one after it.
+
+    A rename moves what is tracked of its source to its destination and stays undoable until
+    an ``fsync_dir``: a power loss may then keep it or not (POSIX makes a rename durable only
+    with its directory), leaving the old destination and the source file."""
+
+    BOUNDARIES = frozenset({"pwrite", "copy_range", "punch_hole", "fsync", "truncate",
+                            "replace", "fsync_dir"})
 
     def __init__(self, crash_at: int | None = None) -> None:
         super().__init__()
@@ -144,8 +163,10 @@ class CrashFS(FaultFS):
         self.crashed = False
         self.durable: dict[str, bytes] = {}
         self.pending: dict[str, list[tuple[str, int, bytes]]] = {}
+        self.renames: list[_Rename] = []
 
     def hook(self, op: str, path: str) -> None:
+        self.log.append((op, path))
         if op in self.BOUNDARIES:
             self.boundaries += 1
             if self.crash_at is not None and self.boundaries >= self.crash_at:
@@ -154,11 +175,27 @@ class CrashFS(FaultFS):
 
     def open(self, path: str, *, writable: bool, create: bool = False) -> FaultFile:  # type: ignore[override]
         f = super().open(path, writable=writable, create=create)
-        key = os.path.realpath(path)
-        if key not in self.durable:
-            self.durable[key] = _read_whole(path)
-            self.pending[key] = []
+        self._track(os.path.realpath(path))
         return f
+
+    def _track(self, key: str) -> None:
+        if key not in self.durable:
+            self.durable[key] = _read_whole(key)
+            self.pending[key] = []
+
+    def replace(self, src: str, dst: str) -> None:
+        s, d = os.path.realpath(src), os.path.realpath(dst)
+        self._track(s)
+        old = _read_whole(d) if os.path.exists(d) else None
+        before = (self.durable.pop(d, old), self.pending.pop(d, []))
+        super().replace(src, dst)
+        self.renames.append(_Rename(s, d, *before))
+        self.durable[d], self.pending[d] = self.durable.pop(s), self.pending.pop(s)
+
+    def fsync_dir(self, path: str) -> None:
+        super().fsync_dir(path)
+        directory = os.path.realpath(path)
+        self.renames = [r for r in self.renames if os.path.dirname(r.dst) != directory]
 
     def record(self, path: str, op: tuple[str, int, bytes]) -> None:
         self.pending[os.path.realpath(path)].append(op)
@@ -170,31 +207,55 @@ class CrashFS(FaultFS):
 
     def materialize(self, mode: str, rng: random.Random) -> int:
         """Rewrite every tracked file as a power loss would leave it. ``mode``: ``"drop"``
-        (only durable contents survive), ``"keep"`` (every write reached the disk) or
-        ``"random"`` (a random subset, in order). Returns how many unsynced ops were kept."""
+        (only durable contents and renames survive), ``"keep"`` (every write and rename
+        reached the disk), ``"random"`` (a random subset, in order) or ``"metadata"`` (every
+        rename, but only durable contents: a file system that journals names before data).
+        Returns how many unsynced operations were kept."""
         self.close_all()
+
+        def chosen(ops: list[tuple[str, int, bytes]]) -> list[tuple[str, int, bytes]]:
+            if mode == "drop" or (mode == "metadata" and ops[:1] != [("r", 0, b"")]):
+                return []
+            if mode in ("keep", "metadata"):
+                return list(ops)
+            return [op for op in ops if rng.random() < 0.5]
+
         kept = 0
+        contents: dict[str, bytes | None] = {}
         for path, base in self.durable.items():
-            ops = self.pending[path]
-            if mode == "drop":
-                chosen: list[tuple[str, int, bytes]] = []
-            elif mode == "keep":
-                chosen = list(ops)
+            picked = chosen(self.pending[path])
+            kept += len(picked)
+            contents[path] = _apply(base, picked)
+        for r in reversed(self.renames):  # undo the lost ones, latest first
+            if chosen([("r", 0, b"")]):
+                kept += 1
+                continue
+            contents[r.src] = contents[r.dst]
+            old = (None if r.old_durable is None
+                   else _apply(r.old_durable, chosen(r.old_pending)))
+            contents[r.dst] = old
+        for path, data in contents.items():
+            if data is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
             else:
-                chosen = [op for op in ops if rng.random() < 0.5]
-            kept += len(chosen)
-            data = bytearray(base)
-            for kind, a, payload in chosen:
-                if kind == "w":
-                    if len(data) < a:
-                        data.extend(bytes(a - len(data)))
-                    data[a:a + len(payload)] = payload
-                else:
-                    del data[a:]
-                    data.extend(bytes(a - len(data)))
-            with open(path, "wb") as f:
-                f.write(data)
+                with open(path, "wb") as f:
+                    f.write(data)
         return kept
+
+
+def _apply(base: bytes, ops: list[tuple[str, int, bytes]]) -> bytes:
+    """``base`` after the writes (``"w"``) and truncates (``"t"``) of ``ops``, in order."""
+    data = bytearray(base)
+    for kind, a, payload in ops:
+        if kind == "w":
+            if len(data) < a:
+                data.extend(bytes(a - len(data)))
+            data[a:a + len(payload)] = payload
+        else:
+            del data[a:]
+            data.extend(bytes(a - len(data)))
+    return bytes(data)
 
 
 #: ``config.stash`` key: crash points the crash tests exercised in this session (reported in the

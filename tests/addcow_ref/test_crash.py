@@ -16,8 +16,7 @@ import contextlib
 import os
 import random
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,19 +105,6 @@ def verify(path: Path, model: Model) -> None:
         if b != model.flushed[i] and b not in model.newer.get(i, ()):
             raise AssertionError(f"byte {i} reads {b:#x}; flushed {model.flushed[i]:#x}, "
                                  f"written since {sorted(model.newer.get(i, ()))}")
-
-
-@pytest.fixture
-def fast_tmp(tmp_path: Path) -> Iterator[Path]:
-    """A scratch directory on tmpfs when there is one: hundreds of replays fsync a lot."""
-    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
-        d = Path(tempfile.mkdtemp(prefix="addcow-crash-", dir="/dev/shm"))
-        try:
-            yield d
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
-    else:
-        yield tmp_path
 
 
 @pytest.mark.parametrize("seed", SEEDS)

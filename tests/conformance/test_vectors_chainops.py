@@ -44,13 +44,13 @@ def _skip_last_run(mp: pytest.MonkeyPatch) -> None:
 def _never_empty(mp: pytest.MonkeyPatch) -> None:
     """A commit that leaves the bits set, then punches the image file anyway: COMMIT-ORDER's
     step 4 without step 3, so the allocated clusters read zeros."""
-    mp.setattr(commit_mod, "empty_overlay", lambda path: None)
+    mp.setattr(commit_mod, "empty_overlay", lambda path, fs=None: None)
 
 
 def _truncate_image_file(mp: pytest.MonkeyPatch) -> None:
     """A commit that frees the emptied image's blocks by truncating its image file to 0 bytes
     instead of punching it: the file then breaks IMG-SIZE."""
-    def truncate(path: str, size: int) -> bool:
+    def truncate(path: str, size: int, fs: Any = None) -> bool:
         os.truncate(path, 0)
         return True
 
@@ -71,7 +71,8 @@ def _always_safe(mp: pytest.MonkeyPatch) -> None:
     """An unsafe rebase that copies like the safe one."""
     real = rebase_mod.rebase
 
-    def rebase(path: str, backing: str, fmt: str | None, *, unsafe: bool = False) -> Any:
+    def rebase(path: str, backing: str, fmt: str | None, *, unsafe: bool = False,
+               **kw: Any) -> Any:
         return real(path, backing, fmt, unsafe=False)
 
     mp.setattr(reference, "rebase_image", rebase)
@@ -81,9 +82,9 @@ def _keep_the_old_name(mp: pytest.MonkeyPatch) -> None:
     """A rebase to no backing file that leaves the old name in place."""
     real = rebase_mod.set_backing_name
 
-    def set_name(path: str, backing: str | None, fmt: str | None) -> None:
+    def set_name(path: str, backing: str | None, fmt: str | None, **kw: Any) -> None:
         if backing is not None:
-            real(path, backing, fmt)
+            real(path, backing, fmt, **kw)
 
     mp.setattr(rebase_mod, "set_backing_name", set_name)
 
@@ -110,8 +111,8 @@ def _refuse_a_full_backing_image(mp: pytest.MonkeyPatch) -> None:
     (``need >= virtual_size``)."""
     real = commit_mod._AddCowTarget.__init__
 
-    def init(self: Any, path: str, need: int) -> None:
-        real(self, path, need + 1)
+    def init(self: Any, path: str, need: int, fs: Any) -> None:
+        real(self, path, need + 1, fs)
 
     mp.setattr(commit_mod._AddCowTarget, "__init__", init)
 
@@ -121,8 +122,8 @@ def _no_size_check(mp: pytest.MonkeyPatch) -> None:
     fails, after the clusters before it are written."""
     real = commit_mod._AddCowTarget.__init__
 
-    def init(self: Any, path: str, need: int) -> None:
-        real(self, path, 0)
+    def init(self: Any, path: str, need: int, fs: Any) -> None:
+        real(self, path, 0, fs)
 
     mp.setattr(commit_mod._AddCowTarget, "__init__", init)
 
@@ -162,8 +163,8 @@ def _copy_from_a_byte_early(mp: pytest.MonkeyPatch) -> None:
 
     real = metafile._copy_bitmap
 
-    def copy(path: str, fd: int, source: tuple[int, int], dest: int) -> None:
-        real(path, fd, (source[0] - 1, source[1] + 1), dest - 1)
+    def copy(path: str, fs: Any, new: Any, source: tuple[int, int], dest: int) -> None:
+        real(path, fs, new, (source[0] - 1, source[1] + 1), dest - 1)
 
     mp.setattr(metafile, "_copy_bitmap", copy)
 
