@@ -1,5 +1,6 @@
-"""Crash consistency of commit and rebase: power lost at every write, sync and rename boundary
-(COMMIT-ORDER, REBASE-ORDER).
+"""Crash consistency of the operations that replace the add-cow file whole (commit, rebase and
+the upgrade of a version 1 image): power lost at every write, sync and rename boundary
+(COMMIT-ORDER, REBASE-ORDER, and the upgrade's "original kept" promise, spec page legacy).
 
 Each operation runs once to count its boundaries (pwrite, fsync, truncate, punch, rename and
 directory fsync, on every file it touches), then once per boundary with power lost right
@@ -13,7 +14,8 @@ or by chance, or on a file system that journals names before data). Whatever sur
 * the add-cow files pass the structural checks;
 * a rebase leaves the old backing name and format or the new ones, never a mix;
 * a commit changes no byte of the backing file's guest disk outside the image's allocated
-  clusters.
+  clusters;
+* an upgrade leaves the version 1 file byte for byte, or a valid version 2 file.
 
 Two planted bugs (a commit that never syncs the backing file, a rename of an add-cow file that
 was never synced) show that the replays catch a broken order.
@@ -32,6 +34,7 @@ import pytest
 
 import addcow_ref
 from addcow_ref.engine.fileio import BlockFile, FileSystem
+from addcow_ref.format.constants import VERSION_2
 from addcow_ref.format.errors import AddCowError
 from addcow_ref.ops import commit as commit_mod
 from addcow_ref.ops import metafile, safefile
@@ -39,7 +42,7 @@ from addcow_ref.ops.commit import commit
 from addcow_ref.ops.rebase import rebase
 
 from .faultfs import CRASH_POINTS, CrashFS, PowerLoss
-from .helpers import check_valid
+from .helpers import check_valid, make_v1
 
 CB = 9
 CLUSTERS = 40
@@ -255,6 +258,39 @@ def test_power_loss_during_rebase(fast_tmp: Path, form: str,
     points = _replays(fast_tmp, disk, *checks)
     pytestconfig.stash[CRASH_POINTS].append(points)
     print(f"\n{points} crash points")
+
+
+def test_power_loss_during_upgrade(fast_tmp: Path, pytestconfig: pytest.Config) -> None:
+    image = random.Random(5).randbytes(4 << 16)  # 4 clusters of 64 KiB, 2 of them allocated
+    pristine = fast_tmp / "pristine"
+    pristine.mkdir()
+    old = make_v1(pristine, image=image, bitmap=b"\x05", backing=b"\x77" * len(image))
+    original = old.read_bytes()
+    disk = Disk(pristine, _guest_of(old, len(image)))
+    assert disk.guest == image[:1 << 16] + b"\x77" * (1 << 16) + image[2 << 16:3 << 16] \
+        + b"\x77" * (1 << 16)
+
+    def operate(d: Path, fs: FileSystem) -> object:
+        addcow_ref.upgrade_v1(d / old.name, fs=fs)
+        return None
+
+    def verify(d: Path) -> None:
+        if (d / old.name).read_bytes() != original:
+            check_valid(d / old.name)
+        assert _guest_of(d / old.name, len(image)) == disk.guest, "the guest disk changed"
+
+    def finished(d: Path) -> None:
+        with addcow_ref.open_image(d / old.name) as img:
+            assert int(img.header.version) == VERSION_2
+
+    points = _replays(fast_tmp, disk, operate, verify, finished)
+    pytestconfig.stash[CRASH_POINTS].append(points)
+    print(f"\n{points} crash points")
+
+
+def _guest_of(path: Path, size: int) -> bytes:
+    with addcow_ref.open_image(path) as img:
+        return img.read(0, size)
 
 
 def test_the_replays_catch_a_commit_that_never_syncs_the_backing_file(
