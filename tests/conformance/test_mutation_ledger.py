@@ -85,3 +85,27 @@ def test_scores_leave_out_ledgered_survivors_and_errors() -> None:
     assert (n.new, n.raw_score, n.killable_score) == (1, 0.0, 0.0)
     assert (total.module, total.mutants, total.new) == ("total", 6, 2)
     assert [r.is_new_survivor for r in results] == [False, False, False, True, False, True]
+
+
+def test_stale_lists_the_entries_no_mutant_matches(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """An entry of a mutant the code still has is current; one whose line was edited (its
+    digest no longer occurs) or whose function is gone is stale, and makes the exit 1."""
+    from addcow_conformance.mutation.cli import main
+    from addcow_conformance.mutation.loader import take_snapshot
+    from addcow_conformance.mutation.run import list_mutants, resolve_modules
+
+    snapshot = take_snapshot()
+    current = list_mutants(snapshot, resolve_modules(snapshot, ["addcow_ref.ops.upgrade"]))[0]
+    edited = MutantSpec(module=current.module, function=current.function,
+                        operator=current.operator, index=current.index, line=current.line,
+                        original=current.original, mutated=current.mutated, digest="ffffffff")
+    gone = spec(module="addcow_ref.ops.upgrade")
+    ledger = tmp_path / "ledger.toml"
+    ledger.write_text("\n".join(toml_entry(s, "equivalent", "a note")
+                                for s in (current, edited, gone)) + "\n", "utf-8")
+    assert main(["stale", "--ledger", str(ledger)]) == 1
+    assert capsys.readouterr().out.split() == sorted([edited.id, gone.id])
+    ledger.write_text(toml_entry(current, "equivalent", "a note") + "\n", "utf-8")
+    assert main(["stale", "--ledger", str(ledger)]) == 0
+    assert capsys.readouterr().out == ""

@@ -1,7 +1,8 @@
 """``python -m addcow_conformance.mutation``: list, run and publish the mutation run.
 
 Exit status: 0 done (``run``: also when survivors are new, unless ``--fail-on-new``); 1 new
-survivors under ``--fail-on-new``, or a stale docs page under ``render --check``; 64 usage
+survivors under ``--fail-on-new``, a stale docs page under ``render --check``, or ledger
+entries that match no mutant (``stale``); 64 usage
 error (bad option, unreadable ledger or results); 70 the run could not start.
 """
 
@@ -19,6 +20,7 @@ from addcow_conformance.mutation.ledger import (
     LedgerError,
     load_ledger,
     toml_entry,
+    unmatched,
 )
 from addcow_conformance.mutation.loader import take_snapshot
 from addcow_conformance.mutation.render import DEFAULT_PAGE, render_page
@@ -160,6 +162,29 @@ def new_survivors_command(results_path: Path) -> None:
             click.echo(f"# line {r.spec.line}: {r.spec.original}  =>  {r.spec.mutated}"
                        f"  ({reach})")
             click.echo(toml_entry(r.spec, "REASON", "WHY"))
+
+
+@cli.command("stale")
+@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=DEFAULT_LEDGER, show_default=True)
+def stale_command(ledger_path: Path) -> None:
+    """Print the ledger entries that no mutant of the default modules matches any more.
+
+    A ledger entry matches its mutant by id, or by the id without its index when that is
+    unique (:meth:`~addcow_conformance.mutation.ledger.Ledger.lookup`); an edit of the mutated
+    line changes its digest, so its old entry matches nothing and the new mutant must be
+    reviewed again. Exit 1 when there are any, so that a review can drop them."""
+    try:
+        ledger = load_ledger(ledger_path)
+    except LedgerError as e:
+        raise click.UsageError(str(e)) from None
+    snapshot = take_snapshot()
+    stale = unmatched(ledger, list_mutants(snapshot, resolve_modules(snapshot,
+                                                                     DEFAULT_MODULES)))
+    for key in stale:
+        click.echo(key)
+    if stale:
+        sys.exit(1)
 
 
 @cli.command("render")
