@@ -127,8 +127,9 @@ def render_page(record: RunRecord, ledger: Ledger) -> str:
         "not in the default run) and rewrites the results file;",
         "``python -m addcow_conformance.mutation run`` without ``--sample`` runs every mutant.",
         "``python -m addcow_conformance.mutation new-survivors`` prints a ledger line for each",
-        "new survivor, to review; ``python -m addcow_conformance.mutation render`` rewrites",
-        "this page.",
+        "new survivor, to review; ``python -m addcow_conformance.mutation stale`` lists the",
+        "ledger entries whose mutated line was edited since (or whose function is gone), to",
+        "drop; ``python -m addcow_conformance.mutation render`` rewrites this page.",
         "",
     ]
     return "\n".join(out)
