@@ -125,7 +125,8 @@ def commit(path: str, *, keep: bool = False,
             raise ReadOnlyError("version 1 images are read-only; upgrade to version 2 first",
                                 file=path, rule_id="V1-READ-ONLY")
         if d.backing_name is None:
-            raise AddCowError("image has no backing file to commit into", file=path)
+            raise AddCowError("image has no backing file to commit into", file=path,
+                              field="backing_name_offset", rule_id="COMMIT-NEEDS-BACKING")
         backing = resolve_name(path, d.backing_name)
         fmt = d.backing_format or FORMAT_RAW
         if fs.kind(backing) == "missing":

@@ -93,6 +93,28 @@ def test_commit_without_backing_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1
     assert "no backing file" in result.stderr
+    assert "[COMMIT-NEEDS-BACKING]" in result.stderr
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_commit_without_backing_is_refused_for_its_rule(tmp_path: Path, keep: bool) -> None:
+    """COMMIT-NEEDS-BACKING: the refusal names the image and the rule, and neither file
+    changes (the commit used to refuse with no rule ID, which a harness checking refusal
+    reasons could not tell from any other error)."""
+    from addcow_ref import AddCowError
+    from addcow_ref.ops.commit import commit
+
+    path = tmp_path / "solo.add-cow"
+    create(path, size=SIZE, image_file="solo.raw")
+    with open_image(path, "r+") as img:
+        img.write(2 * CLUSTER, b"\x5a" * 100)
+    files = [path, tmp_path / "solo.raw"]
+    before = [f.read_bytes() for f in files]
+    with pytest.raises(AddCowError) as e:
+        commit(str(path), keep=keep)
+    assert (e.value.rule_id, e.value.field, e.value.file) == (
+        "COMMIT-NEEDS-BACKING", "backing_name_offset", str(path))
+    assert [f.read_bytes() for f in files] == before
 
 
 @pytest.mark.parametrize("unsafe", [False, True])

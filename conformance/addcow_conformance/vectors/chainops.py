@@ -110,6 +110,13 @@ def commits() -> list[Vector]:
         "and no file changes", a, _image("short", 4 * CS), None, [{"op": "commit"}],
         "WRITE-RANGE", ["COMMIT-COMPLETE", "WRITE-RANGE"], lower=short,
         requires=["backing-chain"]))
+    a = AddCow(virtual_size=4 * CS, cluster_bits=9, bits={0, 2})
+    out.append(refused_op_vector(
+        "ops/commit-without-backing-refused", "Commit an image that has no backing file "
+        "(backing_name_offset and backing_name_length 0; clusters 0 and 2 allocated): there is "
+        "nothing to commit into, so the commit is refused, as qemu-img commit refuses it, and "
+        "no file changes", a, _image("solo", 4 * CS), None, [{"op": "commit"}],
+        "COMMIT-NEEDS-BACKING", ["COMMIT-NEEDS-BACKING"]))
     a = AddCow(virtual_size=4 * CS, cluster_bits=9, backing_name=b"backing.raw", bits={1},
                autoclear_features=1 << 5)
     out.append(op_vector(

@@ -312,4 +312,10 @@ NOTES: dict[str, dict[str, str]] = {
                                             "the bitmap: the padding the shorter name leaves is "
                                             "zero",
     },
+    "3.1.0": {
+        # -- added vectors
+        "ops/commit-without-backing-refused": "a commit of an image that has no backing file is "
+                                              "refused (COMMIT-NEEDS-BACKING), no file changed "
+                                              "(needs apply:commit)",
+    },
 }
