@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from addcow_conformance.records import Operation
 from addcow_conformance.vectors.builder import AddCow, field_offset
 from addcow_conformance.vectors.common import pattern, producer, read_vector, refusal_vector
 from addcow_conformance.vectors.core import File, Vector, finding, info_v2, read_expect
 from addcow_conformance.vectors.model import Disk
+from addcow_conformance.vectors.ops import op_vector, refused_op_vector
 
 CS_BITS = 12
 CS = 1 << CS_BITS
@@ -162,8 +164,9 @@ def broken() -> list[Vector]:
     return out
 
 
-def _deep(vid: str, below: int) -> tuple[list[File], Disk, AddCow]:
-    """A top image over ``below`` add-cow layers over base.raw; every layer is 1 sector."""
+def _layers(vid: str, below: int) -> tuple[list[File], bytes]:
+    """``below`` add-cow layers l01.add-cow, l02.add-cow, ... over base.raw, every layer 1
+    sector and empty: their files, and the bytes of base.raw, which every layer reads."""
     base = pattern(f"{vid}:base", 512)
     files: list[File] = []
     names = [f"l{i:02d}.add-cow" for i in range(1, below + 1)]
@@ -175,7 +178,13 @@ def _deep(vid: str, below: int) -> tuple[list[File], Disk, AddCow]:
         files.append(File("backing", name, layer.build()))
         files.append(File("backing-image", name[:3] + ".raw", None, 512, "zeros"))
     files.append(File("backing", "base.raw", base))
-    top = AddCow(virtual_size=512, cluster_bits=9, backing_name=names[0].encode(),
+    return files, base
+
+
+def _deep(vid: str, below: int) -> tuple[list[File], Disk, AddCow]:
+    """A top image over ``below`` add-cow layers over base.raw; every layer is 1 sector."""
+    files, base = _layers(vid, below)
+    top = AddCow(virtual_size=512, cluster_bits=9, backing_name=b"l01.add-cow",
                  backing_format="add-cow")
     files = [File("add-cow", "image.add-cow", top.build()),
              File("image", "image.raw", None, 512, "zeros"), *files]
@@ -195,5 +204,33 @@ def depth() -> list[Vector]:
     out.append(refusal_vector(
         "chains/depth-65", "65 add-cow files below the top image: one too many", files,
         ["BACK-DEPTH"], [finding("BACK-DEPTH", offset=BNO, field="backing_name_offset")],
+        requires=["backing-chain"]))
+    return out
+
+
+@producer
+def rebase_depth() -> list[Vector]:
+    """A rebase opens the new backing chain as a reader would, counting the image itself: onto
+    l01.add-cow with 63 more layers below it the chain holds 64 add-cow files below the image
+    (the most allowed); with 64 more it would hold 65, and the file a rebase left would break
+    BACK-DEPTH, so the rebase is refused. The unsafe form, which reads nothing, too."""
+    a = AddCow(virtual_size=512, cluster_bits=9, backing_name=b"backing.raw")
+    op: Operation = {"op": "rebase", "backing": "l01.add-cow", "backing_format": "add-cow",
+                     "unsafe": True}
+    files, base = _layers("ops/rebase-64", 64)
+    out = [op_vector(
+        "ops/rebase-onto-a-64-deep-chain", "Unsafe rebase onto l01.add-cow, the top of 64 "
+        "empty add-cow layers over base.raw: the chain then holds 64 add-cow files below the "
+        "image, the most allowed, and every read goes through all of them to base.raw", a,
+        pattern("ops/rebase-64:image", 512), pattern("ops/rebase-64:backing", 512), [op],
+        ["REBASE-COMPLETE", "BACK-DEPTH"], extra_files=files, views={"l01.add-cow": base},
+        requires=["backing-chain"])]
+    files, _ = _layers("ops/rebase-65", 65)
+    out.append(refused_op_vector(
+        "ops/rebase-onto-a-65-deep-chain-refused", "Unsafe rebase onto l01.add-cow, the top "
+        "of 65 empty add-cow layers: the chain would hold 65 add-cow files below the image, "
+        "one too many, so the rebase is refused and no file changes", a,
+        pattern("ops/rebase-65:image", 512), pattern("ops/rebase-65:backing", 512), [op],
+        "BACK-DEPTH", ["REBASE-COMPLETE", "BACK-DEPTH"], extra_files=files,
         requires=["backing-chain"]))
     return out

@@ -317,5 +317,13 @@ NOTES: dict[str, dict[str, str]] = {
         "ops/commit-without-backing-refused": "a commit of an image that has no backing file is "
                                               "refused (COMMIT-NEEDS-BACKING), no file changed "
                                               "(needs apply:commit)",
+        "ops/rebase-onto-a-64-deep-chain": "an unsafe rebase onto the top of 64 add-cow layers "
+                                           "(64 below the image, the most BACK-DEPTH allows) "
+                                           "succeeds and reads through all of them (needs "
+                                           "apply:rebase, backing-chain)",
+        "ops/rebase-onto-a-65-deep-chain-refused": "an unsafe rebase onto the top of 65 add-cow "
+                                                   "layers is refused (BACK-DEPTH), no file "
+                                                   "changed (needs apply:rebase, "
+                                                   "backing-chain)",
     },
 }

@@ -54,14 +54,22 @@ class Effect:
     names: tuple[bytes | None, str | None] = (None, None)
 
 
-def _rebase_target(op: Operation, files: Mapping[str, bytes]) -> bytes | None:
-    """The bytes of the raw file a rebase names, from the vector's own files (names resolve
-    against the add-cow file's directory, the vector's)."""
+def _rebase_target(op: Operation, files: Mapping[str, bytes],
+                   views: Mapping[str, bytes]) -> bytes | None:
+    """What the file a rebase names reads as a backing file: a raw file's bytes, from the
+    vector's own files (names resolve against the add-cow file's directory, the vector's), or
+    an add-cow image's guest disk, which the recipe computed (``views``)."""
     name = op["backing"]
     if name is None:
         return None
+    if op["backing_format"] == "add-cow":
+        if name not in views:
+            raise ValueError(f"rebase onto the add-cow image {name!r}: the recipe gives no "
+                             "guest view of it")
+        return views[name]
     if op["backing_format"] != "raw":
-        raise ValueError(f"rebase onto {name!r}: the oracle models raw new backing files only")
+        raise ValueError(f"rebase onto {name!r}: the oracle models raw and add-cow new backing "
+                         "files only (a rebase that must be refused is a refused_op_vector)")
     if name not in files:
         raise ValueError(f"rebase onto {name!r}: no such file in the vector (a rebase that must "
                          "be refused is a refused_op_vector)")
@@ -69,9 +77,11 @@ def _rebase_target(op: Operation, files: Mapping[str, bytes]) -> bytes | None:
 
 
 def apply_ops(disk: Disk, ops: list[Operation],
-              files: Mapping[str, bytes] | None = None) -> Effect:
+              files: Mapping[str, bytes] | None = None,
+              views: Mapping[str, bytes] | None = None) -> Effect:
     """Run ``ops`` on the oracle and say what they did; ``files`` maps the vector's file paths
-    to their bytes, for a rebase to find its new backing file."""
+    to their bytes, and ``views`` the add-cow images among them to their guest disks, for a
+    rebase to find what its new backing file reads."""
     done = Effect()
     for op in ops:
         kind = op["op"]
@@ -100,7 +110,8 @@ def apply_ops(disk: Disk, ops: list[Operation],
             if not keep:
                 done.emptied, done.hydrated = True, False
         elif kind == "rebase":
-            same = disk.rebase(_rebase_target(op, files or {}), unsafe=op.get("unsafe", False))
+            same = disk.rebase(_rebase_target(op, files or {}, views or {}),
+                               unsafe=op.get("unsafe", False))
             if same:
                 raise ValueError(f"rebase: clusters {sorted(same)} read the same from the old "
                                  "and the new backing file, so whether they are allocated is "
@@ -284,12 +295,15 @@ def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: byte
               result: str = "valid", violates: Iterable[str] = (), flags: Iterable[str] = (),
               findings: list[ExpectedFinding] | None = None, open_image: bool = False,
               requires: Iterable[str] = (), image_synth: bool = False,
-              reader_duty: str | None = None, lower: AddCowBacking | None = None) -> Vector:
+              reader_duty: str | None = None, lower: AddCowBacking | None = None,
+              views: Mapping[str, bytes] | None = None) -> Vector:
     """``open_image``: the image file is left out of ``after.files`` (the guest hash still
     pins its contents). ``image_synth``: ``image`` is all zeros and is listed as a sparse
     ``synth`` file. ``lower``: the backing file is this add-cow image (``backing`` is then
-    None), which a commit writes into. What the spec leaves to the writer (a SHOULD or a MAY)
-    is never compared: ``after.open`` says what, and the file entries compare around it."""
+    None), which a commit writes into. ``views``: the guest disk of each add-cow image among
+    ``extra_files`` that a rebase may name. What the spec leaves to the writer (a SHOULD or a
+    MAY) is never compared: ``after.open`` says what, and the file entries compare around
+    it."""
     view = backing if backing_view is None else backing_view
     files = [File("add-cow", "image.add-cow", a.build()),
              File("image", "image.raw", None, len(image), "zeros") if image_synth
@@ -302,7 +316,7 @@ def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: byte
     disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), view,
                 lower=None if lower is None else lower.disk())
     lower_disk = disk.lower
-    done = apply_ops(disk, ops, {f.path: f.data for f in files if f.data is not None})
+    done = apply_ops(disk, ops, {f.path: f.data for f in files if f.data is not None}, views)
     after_a = copy.deepcopy(a)
     after_a.virtual_size = disk.virtual_size
     after_a.bits = set(disk.bits)
@@ -369,7 +383,8 @@ def unchanged_after(files: Iterable[File], disk: Disk, info: InfoRecord) -> Afte
 def refused_op_vector(vid: str, description: str, a: AddCow, image: bytes,
                       backing: bytes | None, ops: list[Operation], rule: str,
                       exercises: Iterable[str], *, requires: Iterable[str] = (),
-                      lower: AddCowBacking | None = None) -> Vector:
+                      lower: AddCowBacking | None = None,
+                      extra_files: Iterable[File] = ()) -> Vector:
     """Operations that must be refused with every file left exactly as it was. ``lower``:
     the backing file is this add-cow image (``backing`` is then None)."""
     files = [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image)]
@@ -377,6 +392,7 @@ def refused_op_vector(vid: str, description: str, a: AddCow, image: bytes,
         files.append(File("backing", "backing.raw", backing))
     if lower is not None:
         files += lower.files()
+    files += list(extra_files)
     disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), backing,
                 lower=None if lower is None else lower.disk())
     after = unchanged_after(files, disk, info_v2(a))
