@@ -6,10 +6,20 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
 from addcow_ref.engine.locks import SharedLock
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    """Wait (up to 10 s) until ``condition()``: what another thread does, on a loaded machine,
+    takes no fixed time."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
 
 
 def test_exclusive_waits_for_readers_and_blocks_new_ones() -> None:
@@ -30,7 +40,7 @@ def test_exclusive_waits_for_readers_and_blocks_new_ones() -> None:
     w = threading.Thread(target=writer)
     w.start()
     waiting.wait()
-    time.sleep(0.05)  # the writer is queued now
+    _until(lambda: lock._waiting == 1)  # the writer is queued now (a sleep was not enough)
     r = threading.Thread(target=late_reader)
     r.start()
     time.sleep(0.05)

@@ -109,3 +109,14 @@ def test_stale_lists_the_entries_no_mutant_matches(tmp_path: Path,
     ledger.write_text(toml_entry(current, "equivalent", "a note") + "\n", "utf-8")
     assert main(["stale", "--ledger", str(ledger)]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_the_committed_ledger_has_no_stale_entry(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every reviewed entry still names a mutant of the code: an edit of a ledgered line
+    changes its mutant's digest, and the old review must go with it (the next run then reports
+    the new mutant, if it survives, for a fresh review). ``python -m
+    addcow_conformance.mutation stale`` lists what to drop."""
+    from addcow_conformance.mutation.cli import main
+
+    status = main(["stale"])
+    assert status == 0, "stale ledger entries: " + " ".join(capsys.readouterr().out.split())

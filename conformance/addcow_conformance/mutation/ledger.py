@@ -44,9 +44,9 @@ Reason = Literal[
 REASONS: dict[Reason, str] = {
     "equivalent": "the mutated code behaves as the original for every input it can get",
     "unreachable-by-adapter": "no call of the adapter interface (info, read, map, apply with "
-                              "write, write-zeroes, discard, resize, flush, hydrate, upgrade) "
-                              "runs the mutated code, or none can see its effect (a warning "
-                              "only the checker reports)",
+                              "write, write-zeroes, discard, resize, flush, hydrate, upgrade, "
+                              "commit, rebase) runs the mutated code, or none can see its "
+                              "effect (a warning only the checker reports)",
     "performance-only": "only speed, memory or the number of system calls changes",
     "untestable-by-static-files": "the change shows only in the order of writes and syncs, "
                                   "under concurrency, or on a failing device: nothing a "

@@ -129,7 +129,8 @@ def render_page(record: RunRecord, ledger: Ledger) -> str:
         "``python -m addcow_conformance.mutation new-survivors`` prints a ledger line for each",
         "new survivor, to review; ``python -m addcow_conformance.mutation stale`` lists the",
         "ledger entries whose mutated line was edited since (or whose function is gone), to",
-        "drop; ``python -m addcow_conformance.mutation render`` rewrites this page.",
+        "drop (the default test run fails while there is one);",
+        "``python -m addcow_conformance.mutation render`` rewrites this page.",
         "",
     ]
     return "\n".join(out)
