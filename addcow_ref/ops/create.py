@@ -30,12 +30,13 @@ from addcow_ref.format.constants import (
     MIN_CLUSTER_BITS,
     SECTOR_SIZE,
 )
-from addcow_ref.format.errors import AddCowError, BackingFileError, FormatError, ImageFileError
+from addcow_ref.format.errors import BackingFileError, FormatError, ImageFileError
 from addcow_ref.format.forge import forge_v2, name_fields
 from addcow_ref.format.header import HeaderV2
 from addcow_ref.format.text import printable
 from addcow_ref.format.validate import header_violations, raise_violations
-from addcow_ref.ops.safefile import adopt, create_exclusive, default_mode, temp_beside
+from addcow_ref.ops.metafile import write_beside
+from addcow_ref.ops.safefile import adopt, create_exclusive, default_mode
 
 __all__ = ["KNOWN_MAGICS", "build_metadata", "create", "create_problems", "looks_like"]
 
@@ -148,7 +149,9 @@ def create(path: str | os.PathLike[str], *, size: int | None = None,
                      resolve_name(path, backing_name) if backing_name is not None else None, fs)
     undo = _prepare_image_file(image_path, size, fs)
     try:
-        _write_new_file(path, prefix, int(header.bitmap_offset) + header.bitmap_length, fs)
+        write_beside(path, prefix, int(header.bitmap_offset) + header.bitmap_length, fs=fs,
+                     tag="create", mode=lambda fd: os.fchmod(fd, default_mode()),
+                     what="add-cow file")
         try:
             if verify:
                 from addcow_ref.engine.image import open_image
@@ -344,28 +347,3 @@ def _undo_image_file(image_path: str, created: bool, old_size: int | None,
                 f.truncate(old_size)
             finally:
                 f.close()
-
-
-def _write_new_file(path: str, prefix: bytes, total: int, fs: FileSystem) -> None:
-    tmp = ""
-    try:
-        fd, tmp = temp_beside(path, "create")
-        try:
-            os.fchmod(fd, default_mode())
-        except BaseException:
-            os.close(fd)
-            raise
-        f = adopt(fs, tmp, fd)
-        try:
-            f.pwrite(0, prefix)
-            f.truncate(total)  # the all-zero bitmap stays sparse
-            f.fsync()
-        finally:
-            f.close()
-        fs.replace(tmp, path)
-        fs.fsync_dir(os.path.dirname(os.path.abspath(path)))
-    except OSError as e:
-        if tmp:
-            with contextlib.suppress(OSError):
-                fs.unlink(tmp)
-        raise AddCowError(f"cannot write add-cow file: {e.strerror}", file=path) from None

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 
 from addcow_ref.engine.fileio import DEFAULT_FS, BlockFile, FileSystem, fallocate_punch
 from addcow_ref.format.errors import AddCowError
 from addcow_ref.ops.safefile import adopt, copy_owner, temp_beside
 
-__all__ = ["punch_file", "replace_metadata"]
+__all__ = ["punch_file", "replace_metadata", "write_beside"]
 
 #: Bytes copied per read when carrying the old bitmap into the new file.
 COPY_CHUNK = 1 << 20
@@ -38,16 +39,29 @@ def replace_metadata(path: str, prefix: bytes, total: int, *,
     of ``prefix``; None leaves the bitmap all zeros (and sparse). The new file keeps the old
     one's permission bits (and, as root, its owner).
     """
-    fs = fs or DEFAULT_FS
-    directory = os.path.dirname(os.path.abspath(path))
     try:
         old = os.stat(path)
-        fd, tmp = temp_beside(path, "rewrite")
     except OSError as e:
         raise AddCowError(f"cannot write a new add-cow file: {e.strerror}", file=path) from None
+    write_beside(path, prefix, total, fs=fs or DEFAULT_FS, tag="rewrite",
+                 mode=lambda fd: copy_owner(fd, old), bitmap_from=bitmap_from,
+                 what="a new add-cow file")
+
+
+def write_beside(path: str, prefix: bytes, total: int, *, fs: FileSystem, tag: str,
+                 mode: Callable[[int], None], what: str,
+                 bitmap_from: tuple[int, int] | None = None) -> None:
+    """Write a complete add-cow file beside ``path`` and rename it over ``path``: ``prefix``,
+    then the old file's bitmap bytes from ``bitmap_from`` (if given), ``total`` bytes in all,
+    synced before the rename and the directory synced after it. ``mode(fd)`` sets the new
+    file's permission bits first (``create`` gives new ones, a replacement keeps the old
+    ones'). A failure removes the new file and raises a one-line error naming ``path`` and
+    ``what`` was being written."""
+    tmp = ""
     try:
+        fd, tmp = temp_beside(path, tag)
         try:
-            copy_owner(fd, old)
+            mode(fd)
         except BaseException:
             os.close(fd)
             raise
@@ -56,16 +70,17 @@ def replace_metadata(path: str, prefix: bytes, total: int, *,
             new.pwrite(0, prefix)
             if bitmap_from is not None:
                 _copy_bitmap(path, fs, new, bitmap_from, len(prefix))
-            new.truncate(total)
+            new.truncate(total)  # an all-zero bitmap not copied stays sparse
             new.fsync()
         finally:
             new.close()
         fs.replace(tmp, path)
-        fs.fsync_dir(directory)
+        fs.fsync_dir(os.path.dirname(os.path.abspath(path)))
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise AddCowError(f"cannot write a new add-cow file: {e.strerror}", file=path) from None
+        if tmp:
+            with contextlib.suppress(OSError):
+                fs.unlink(tmp)
+        raise AddCowError(f"cannot write {what}: {e.strerror}", file=path) from None
 
 
 def _copy_bitmap(path: str, fs: FileSystem, new: BlockFile, source: tuple[int, int],
