@@ -12,12 +12,15 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Callable, Iterator
+import shutil
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from addcow_ref.engine.fileio import BlockFile, OSFile, OSFileSystem
+from addcow_ref.format.errors import AddCowError
 
 Hook = Callable[[str, str], None]
 
@@ -256,6 +259,42 @@ def _apply(base: bytes, ops: list[tuple[str, int, bytes]]) -> bytes:
             del data[a:]
             data.extend(bytes(a - len(data)))
     return bytes(data)
+
+
+def replay_crashes(scratch: Path, pristine: Path,
+                   operate: Callable[[Path, CrashFS], object], verify: Callable[[Path], None],
+                   *, finished: Callable[[Path], None], modes: Sequence[str],
+                   rng: random.Random) -> CrashFS:
+    """Run ``operate(directory, fs)`` on a copy of ``pristine`` once to count its boundaries,
+    checking ``verify`` and ``finished`` on what a run without a crash leaves; then once per
+    boundary and mode in a fresh copy, with power lost at that boundary, checking ``verify``
+    on what survives. Returns the counting run's file system (its boundaries and log). A
+    failure names the boundary and the mode; a file that no longer parses counts as one."""
+    counter = CrashFS()
+    work = scratch / "count"
+    shutil.copytree(pristine, work)
+    operate(work, counter)
+    counter.close_all()
+    verify(work)
+    finished(work)
+    shutil.rmtree(work)
+    total = counter.boundaries
+    for crash_at in range(1, total + 1):
+        for mode in modes:
+            work = scratch / f"c{crash_at}{mode}"
+            shutil.copytree(pristine, work)
+            fs = CrashFS(crash_at)
+            with contextlib.suppress(PowerLoss):
+                operate(work, fs)
+            assert fs.crashed
+            fs.materialize(mode, rng)
+            try:
+                verify(work)
+            except (AssertionError, AddCowError) as e:
+                raise AssertionError(f"power lost at boundary {crash_at} of {total} "
+                                     f"({mode}): {e}") from None
+            shutil.rmtree(work)
+    return counter
 
 
 #: ``config.stash`` key: crash points the crash tests exercised in this session (reported in the

@@ -24,7 +24,7 @@ import pytest
 
 import addcow_ref
 
-from .faultfs import CRASH_POINTS, CrashFS, PowerLoss
+from .faultfs import CRASH_POINTS, CrashFS, PowerLoss, replay_crashes
 from .helpers import check_valid, make_image
 
 CLUSTER_BITS = 9
@@ -200,33 +200,28 @@ def _crash_replays(fast_tmp: Path, pristine: Path, name: str, rng: random.Random
                    operate: Callable[[addcow_ref.AddCowImage], None],
                    verify_one: Callable[[Path], None], *, noop: bool = False,
                    **open_args: int) -> int:
-    """Run ``operate`` once to count its boundaries, then once per boundary and mode with
-    power lost there, calling ``verify_one`` on what survives; returns the crash points.
-    ``noop``: the operation must change no file at all (no boundary)."""
-    counter = CrashFS()
-    shutil.copytree(pristine, fast_tmp / "count")
-    with addcow_ref.open_image(fast_tmp / "count" / name, "r+", fs=counter, **open_args) as img:
-        operate(img)
-    verify_one(fast_tmp / "count" / name)
-    check_valid(fast_tmp / "count" / name, strict=True)  # a finished operation leaves no trace
-    shutil.rmtree(fast_tmp / "count")
+    """Run ``operate`` on the image ``name`` once to count its boundaries, then once per
+    boundary and mode with power lost there (:func:`replay_crashes`), calling ``verify_one``
+    on what survives; returns the crash points. ``noop``: the operation must change no file
+    at all (no boundary)."""
+    def run(directory: Path, fs: CrashFS) -> None:
+        img = addcow_ref.open_image(directory / name, "r+", fs=fs, **open_args)
+        try:
+            operate(img)
+        finally:
+            img.close()  # after a power loss, only releases the files
+
+    def verify(directory: Path) -> None:
+        check_valid(directory / name)
+        verify_one(directory / name)
+
+    def finished(directory: Path) -> None:
+        check_valid(directory / name, strict=True)  # a finished operation leaves no trace
+
+    counter = replay_crashes(fast_tmp, pristine, run, verify, finished=finished, modes=MODES,
+                             rng=rng)
     total = counter.boundaries
     assert total == 0 if noop else total >= 2
-    for crash_at in range(1, total + 1):
-        for mode in MODES:
-            work = fast_tmp / f"r{crash_at}{mode}"
-            shutil.copytree(pristine, work)
-            fs = CrashFS(crash_at)
-            img = addcow_ref.open_image(work / name, "r+", fs=fs, **open_args)
-            with contextlib.suppress(PowerLoss):
-                operate(img)
-            with contextlib.suppress(PowerLoss):
-                img.close()
-            assert fs.crashed
-            fs.materialize(mode, rng)
-            check_valid(work / name)
-            verify_one(work / name)
-            shutil.rmtree(work)
     EXERCISED.append(total * len(MODES))
     return total * len(MODES)
 

@@ -23,7 +23,6 @@ was never synced) show that the replays catch a broken order.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import shutil
 from collections.abc import Callable
@@ -35,13 +34,12 @@ import pytest
 import addcow_ref
 from addcow_ref.engine.fileio import BlockFile, FileSystem
 from addcow_ref.format.constants import VERSION_2
-from addcow_ref.format.errors import AddCowError
 from addcow_ref.ops import commit as commit_mod
 from addcow_ref.ops import metafile, safefile
 from addcow_ref.ops.commit import commit
 from addcow_ref.ops.rebase import rebase
 
-from .faultfs import CRASH_POINTS, CrashFS, PowerLoss
+from .faultfs import CRASH_POINTS, replay_crashes
 from .helpers import check_valid, make_v1
 
 CB = 9
@@ -80,9 +78,9 @@ def _scribble(path: Path, rng: random.Random, writes: int) -> None:
             img.write(off, data)
 
 
-def _guest(path: Path) -> bytes:
+def _guest(path: Path, size: int = SIZE) -> bytes:
     with addcow_ref.open_image(path) as img:
-        return img.read(0, SIZE)
+        return img.read(0, size)
 
 
 def _header(path: Path) -> tuple[str | None, str | None, set[int]]:
@@ -97,37 +95,15 @@ def _header(path: Path) -> tuple[str | None, str | None, set[int]]:
 
 def _replays(fast_tmp: Path, disk: Disk, operate: Operate, verify: Verify,
              finished: Verify, *, renames: bool = True) -> int:
-    """Count the boundaries of ``operate``, check ``finished`` (and ``verify``) on a run
-    without a crash, then replay it with power lost at each boundary, in each mode.
-    ``renames``: the operation replaces an add-cow file (all but a commit that keeps it)."""
-    rng = random.Random(len(disk.guest))
-    counter = CrashFS()
-    shutil.copytree(disk.pristine, fast_tmp / "count")
-    operate(fast_tmp / "count", counter)
-    counter.close_all()
-    verify(fast_tmp / "count")
-    finished(fast_tmp / "count")
-    shutil.rmtree(fast_tmp / "count")
+    """Replay ``operate`` with power lost at each of its boundaries, in each mode
+    (:func:`replay_crashes`); the crash points. ``renames``: the operation replaces an add-cow
+    file (all but a commit that keeps it), so a rename and a directory fsync are among them."""
+    counter = replay_crashes(fast_tmp, disk.pristine, operate, verify, finished=finished,
+                             modes=MODES, rng=random.Random(len(disk.guest)))
     ops = {op for op, _ in counter.log}
     assert "fsync" in ops
     assert ({"replace", "fsync_dir"} <= ops) == renames, ops  # a rename is a crash point too
-    total = counter.boundaries
-    for crash_at in range(1, total + 1):
-        for mode in MODES:
-            work = fast_tmp / f"c{crash_at}{mode}"
-            shutil.copytree(disk.pristine, work)
-            fs = CrashFS(crash_at)
-            with contextlib.suppress(PowerLoss):
-                operate(work, fs)
-            assert fs.crashed
-            fs.materialize(mode, rng)
-            try:
-                verify(work)
-            except (AssertionError, AddCowError) as e:  # a file that no longer parses, too
-                raise AssertionError(f"power lost at boundary {crash_at} of {total} "
-                                     f"({mode}): {e}") from None
-            shutil.rmtree(work)
-    return total * len(MODES)
+    return counter.boundaries * len(MODES)
 
 
 def _raw_backed(fast_tmp: Path) -> Disk:
@@ -266,7 +242,7 @@ def test_power_loss_during_upgrade(fast_tmp: Path, pytestconfig: pytest.Config) 
     pristine.mkdir()
     old = make_v1(pristine, image=image, bitmap=b"\x05", backing=b"\x77" * len(image))
     original = old.read_bytes()
-    disk = Disk(pristine, _guest_of(old, len(image)))
+    disk = Disk(pristine, _guest(old, len(image)))
     assert disk.guest == image[:1 << 16] + b"\x77" * (1 << 16) + image[2 << 16:3 << 16] \
         + b"\x77" * (1 << 16)
 
@@ -277,7 +253,7 @@ def test_power_loss_during_upgrade(fast_tmp: Path, pytestconfig: pytest.Config) 
     def verify(d: Path) -> None:
         if (d / old.name).read_bytes() != original:
             check_valid(d / old.name)
-        assert _guest_of(d / old.name, len(image)) == disk.guest, "the guest disk changed"
+        assert _guest(d / old.name, len(image)) == disk.guest, "the guest disk changed"
 
     def finished(d: Path) -> None:
         with addcow_ref.open_image(d / old.name) as img:
@@ -286,11 +262,6 @@ def test_power_loss_during_upgrade(fast_tmp: Path, pytestconfig: pytest.Config) 
     points = _replays(fast_tmp, disk, operate, verify, finished)
     pytestconfig.stash[CRASH_POINTS].append(points)
     print(f"\n{points} crash points")
-
-
-def _guest_of(path: Path, size: int) -> bytes:
-    with addcow_ref.open_image(path) as img:
-        return img.read(0, size)
 
 
 def test_the_replays_catch_a_commit_that_never_syncs_the_backing_file(
