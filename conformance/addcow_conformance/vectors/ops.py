@@ -289,6 +289,22 @@ def _after_raw_backing(path: str, old: bytes, new: bytes, virtual_size: int,
     return {"role": "backing", "path": path, "sha256": sha256(new), "compare_length": len(new)}
 
 
+def _op_inputs(a: AddCow, image: bytes, image_file: File, backing: bytes | None,
+               view: bytes | None, lower: AddCowBacking | None,
+               extra_files: Iterable[File]) -> tuple[list[File], Disk]:
+    """The files of an op vector (the add-cow file, ``image_file``, backing.raw or the add-cow
+    backing image ``lower``, then ``extra_files``) and the oracle's disk before the ops, which
+    reads ``view`` where a bit is 0."""
+    files = [File("add-cow", "image.add-cow", a.build()), image_file]
+    if backing is not None:
+        files.append(File("backing", "backing.raw", backing))
+    if lower is not None:
+        files += lower.files()
+    files += list(extra_files)
+    return files, Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), view,
+                       lower=None if lower is None else lower.disk())
+
+
 def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: bytes | None,
               ops: list[Operation], exercises: Iterable[str], *,
               backing_view: bytes | None = None, extra_files: Iterable[File] = (),
@@ -304,17 +320,10 @@ def op_vector(vid: str, description: str, a: AddCow, image: bytes, backing: byte
     ``extra_files`` that a rebase may name. What the spec leaves to the writer (a SHOULD or a
     MAY) is never compared: ``after.open`` says what, and the file entries compare around
     it."""
-    view = backing if backing_view is None else backing_view
-    files = [File("add-cow", "image.add-cow", a.build()),
-             File("image", "image.raw", None, len(image), "zeros") if image_synth
-             else File("image", "image.raw", image)]
-    if backing is not None:
-        files.append(File("backing", "backing.raw", backing))
-    if lower is not None:
-        files += lower.files()
-    files += list(extra_files)
-    disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), view,
-                lower=None if lower is None else lower.disk())
+    files, disk = _op_inputs(
+        a, image, File("image", "image.raw", None, len(image), "zeros") if image_synth
+        else File("image", "image.raw", image), backing,
+        backing if backing_view is None else backing_view, lower, extra_files)
     lower_disk = disk.lower
     done = apply_ops(disk, ops, {f.path: f.data for f in files if f.data is not None}, views)
     after_a = copy.deepcopy(a)
@@ -387,14 +396,8 @@ def refused_op_vector(vid: str, description: str, a: AddCow, image: bytes,
                       extra_files: Iterable[File] = ()) -> Vector:
     """Operations that must be refused with every file left exactly as it was. ``lower``:
     the backing file is this add-cow image (``backing`` is then None)."""
-    files = [File("add-cow", "image.add-cow", a.build()), File("image", "image.raw", image)]
-    if backing is not None:
-        files.append(File("backing", "backing.raw", backing))
-    if lower is not None:
-        files += lower.files()
-    files += list(extra_files)
-    disk = Disk(a.virtual_size, a.cluster_bits, bytearray(image), set(a.bits), backing,
-                lower=None if lower is None else lower.disk())
+    files, disk = _op_inputs(a, image, File("image", "image.raw", image), backing, backing,
+                             lower, extra_files)
     after = unchanged_after(files, disk, info_v2(a))
     kinds = {"apply:" + op["op"] for op in ops}
     return Vector(id=vid, description=description, kind="op", result="valid", files=files,
