@@ -109,6 +109,13 @@ class ImageBase:
     def closed(self) -> bool:
         return self._closed
 
+    def metadata_bytes(self, offset: int, length: int) -> bytes:
+        """Bytes ``[offset, offset + length)`` of the add-cow file itself (the header and the
+        name area), read through the image's own open file: the file whose header the image
+        checked, even if another process renamed a different one in under its name since."""
+        with self._request():
+            return self._meta_io("read", lambda: self._meta.pread(offset, length))
+
     # -- checks -------------------------------------------------------------------------------
 
     def _check_open(self) -> None:

@@ -19,7 +19,6 @@ same bytes in those clusters, so the guest disk reads the same either way; a cra
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 
 from addcow_ref.engine.backing import resolve_name
@@ -173,8 +172,7 @@ def empty_overlay(path: str, *, fs: FileSystem | None = None) -> None:
                                 rule_id="V1-READ-ONLY")
         bitmap_offset = int(header.bitmap_offset)
         total = bitmap_offset + header.bitmap_length
-        with open(path, "rb") as f:
-            prefix = bytearray(os.pread(f.fileno(), bitmap_offset, 0))
+        prefix = bytearray(img.metadata_bytes(0, bitmap_offset))
     # Emptying changes the image: unknown autoclear bits go too (FEAT-AUTOCLEAR-UNKNOWN).
     cleared = header.replace(compatible_features=int(header.compatible_features)
                              & ~int(CompatibleFeature.ALL_ALLOCATED),

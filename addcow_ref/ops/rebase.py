@@ -154,11 +154,8 @@ def set_backing_name(path: str, backing: str | None, backing_format: str | None,
                                 rule_id="V1-READ-ONLY")
         d = img.descriptor
         header_length = int(header.header_length)
-        # The header extension, kept as it is (HDR-EXTENSION-KEEP), read while the image is
-        # open, as empty_overlay reads its prefix.
-        with open(path, "rb") as f:
-            extension = os.pread(f.fileno(), header_length - HEADER_LENGTH_V2,
-                                 HEADER_LENGTH_V2)
+        # The header extension, kept as it is (HDR-EXTENSION-KEEP).
+        extension = img.metadata_bytes(HEADER_LENGTH_V2, header_length - HEADER_LENGTH_V2)
     name = _name_bytes(path, backing)
     old_offset = int(header.bitmap_offset)
     fits = header_length + len(d.image_name) + len(name or b"") <= old_offset
