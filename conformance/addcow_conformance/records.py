@@ -34,6 +34,7 @@ __all__ = [
     "RefusalBlock",
     "RuleInfo",
     "VectorEntry",
+    "compared_bytes",
 ]
 
 
@@ -152,6 +153,23 @@ class AfterFile(TypedDict, total=False):
     sha256: str
     compare_length: int
     ignore: list[ByteRange]
+
+
+def compared_bytes(data: bytes, want: AfterFile) -> bytes:
+    """The bytes of a file that the ``after.files`` entry ``want`` compares: the first
+    ``compare_length`` (all when absent), with each ``ignore`` range zeroed (clipped to the
+    file). The generator hashes these for an expectation and the harness for the file it
+    checks, so the two read an entry alike."""
+    out = bytearray(data)
+    limit = want.get("compare_length")
+    if limit is not None:
+        del out[int(limit):]
+    for rng in want.get("ignore") or []:
+        lo = int(rng["offset"])
+        hi = min(lo + int(rng["length"]), len(out))
+        if lo < hi:
+            out[lo:hi] = bytes(hi - lo)
+    return bytes(out)
 
 
 class AfterBlock(TypedDict, total=False):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
-from addcow_conformance.records import REQUIRED_INFO_KEYS, AfterFile
+from addcow_conformance.records import REQUIRED_INFO_KEYS, AfterFile, compared_bytes
 
 __all__ = [
     "REQUIRED_INFO",
@@ -198,19 +198,9 @@ def _file_sha256(path: Path) -> str:
 
 
 def _normalized_sha256(path: Path, want: AfterFile) -> tuple[int, str]:
-    """The file's size and the SHA-256 of the bytes ``want`` compares: its first
-    ``compare_length`` bytes (all when absent), with each ``ignore`` range zeroed."""
-    data = bytearray(path.read_bytes())  # after-op files of the vectors are small
-    size = len(data)
-    limit = want.get("compare_length")
-    if limit is not None:
-        del data[int(limit):]
-    for rng in want.get("ignore") or []:
-        lo = int(rng["offset"])
-        hi = min(lo + int(rng["length"]), len(data))
-        if lo < hi:
-            data[lo:hi] = bytes(hi - lo)
-    return size, hashlib.sha256(data).hexdigest()
+    """The file's size and the SHA-256 of the bytes ``want`` compares (``compared_bytes``)."""
+    data = path.read_bytes()  # after-op files of the vectors are small
+    return len(data), hashlib.sha256(compared_bytes(data, want)).hexdigest()
 
 
 def after_file_mismatch(path: Path,

@@ -20,6 +20,7 @@ from addcow_conformance.records import (
     InfoRecord,
     Operation,
     Probe,
+    compared_bytes,
 )
 from addcow_conformance.vectors.builder import AddCow, field_offset
 from addcow_conformance.vectors.common import pattern, producer
@@ -132,13 +133,6 @@ _LAYOUT_FIELDS = (("bitmap_offset", 8), ("image_name_offset", 4), ("image_name_l
                   ("backing_name_offset", 4), ("backing_name_length", 4))
 
 
-def _zeroed(data: bytes, ranges: list[ByteRange]) -> bytes:
-    buf = bytearray(data)
-    for r in ranges:
-        buf[r["offset"]:r["offset"] + r["length"]] = bytes(r["length"])
-    return bytes(buf)
-
-
 def _after_rebased(after_a: AddCow, compat_open: bool, opens: list[str]) -> AfterFile:
     """After a rebase only the header is compared, without the layout fields: the names and
     the bitmap may move (the decoded names and the bits are pinned by ``info`` and
@@ -151,9 +145,10 @@ def _after_rebased(after_a: AddCow, compat_open: bool, opens: list[str]) -> Afte
     opens.append(f"the add-cow file past its first {keep} bytes, and bitmap_offset and the "
                  "names' offsets and lengths: a rebase places the names and the bitmap as the "
                  "name area rules allow (REBASE-COMPLETE); info and the map pin what they say")
-    return {"role": "add-cow", "path": "image.add-cow",
-            "sha256": sha256(_zeroed(after_a.build()[:keep], ignore)), "compare_length": keep,
-            "ignore": ignore}
+    entry: AfterFile = {"role": "add-cow", "path": "image.add-cow", "sha256": "",
+                        "compare_length": keep, "ignore": ignore}
+    entry["sha256"] = sha256(compared_bytes(after_a.build(), entry))
+    return entry
 
 
 def _after_addcow(a: AddCow, after_a: AddCow, disk: Disk, done: Effect,
