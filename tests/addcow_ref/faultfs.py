@@ -189,9 +189,10 @@ class CrashFS(FaultFS):
     def replace(self, src: str, dst: str) -> None:
         s, d = os.path.realpath(src), os.path.realpath(dst)
         self._track(s)
-        old = _read_whole(d) if os.path.exists(d) else None
-        before = (self.durable.pop(d, old), self.pending.pop(d, []))
-        super().replace(src, dst)
+        untracked = None if d in self.durable or not os.path.exists(d) else _read_whole(d)
+        super().replace(src, dst)  # power lost before the rename: nothing moves
+        before = ((self.durable.pop(d), self.pending.pop(d)) if d in self.durable
+                  else (untracked, []))
         self.renames.append(_Rename(s, d, *before))
         self.durable[d], self.pending[d] = self.durable.pop(s), self.pending.pop(s)
 
